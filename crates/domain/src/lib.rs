@@ -1,0 +1,39 @@
+//! The chat-history domain: threads of messages that belong to one user each.
+//!
+//! This crate holds the entities ([`Thread`], [`Message`]), the value types whose
+//! constructors make invalid values impossible ([`ThreadTitle`], [`MessageContent`],
+//! [`Sources`], [`Metadata`], ...), keyset pagination ([`Page`], [`PageLimit`], cursors),
+//! the ports that storage adapters implement ([`ThreadRepository`], [`MessageRepository`])
+//! and the application services that hold the rules
+//! ([`ThreadService`], [`MessageService`]).
+//!
+//! Architecture invariant: this crate depends on no web framework, no database driver
+//! or ORM and no async runtime. Adapters depend on it, never the other way round. Mocks
+//! of the ports are generated with mockall behind the `mock` feature.
+
+mod error;
+mod ids;
+mod message;
+mod page;
+mod ports;
+mod services;
+mod session;
+mod thread;
+mod time;
+mod values;
+
+pub use error::{DomainError, Resource, StoreError};
+pub use ids::{MessageId, ThreadId, UserId};
+pub use message::{Message, MessagePatch, NewMessage};
+pub use page::{
+    CursorError, MessageKey, MessageListQuery, Page, PageLimit, SortOrder, ThreadKey,
+    ThreadListQuery,
+};
+pub use ports::{MessageRepository, ThreadRepository};
+#[cfg(any(test, feature = "mock"))]
+pub use ports::{MockMessageRepository, MockThreadRepository};
+pub use services::{Created, IfMatch, MessageService, ThreadService};
+pub use session::{AuthMethod, Principal};
+pub use thread::{ArchivedFilter, NewThread, Thread, ThreadFilter, ThreadPatch};
+pub use time::Timestamp;
+pub use values::{Limits, MessageContent, Metadata, Role, Sources, ThreadTitle, Version};

@@ -1,0 +1,142 @@
+//! The storage ports. Adapters implement them; services depend on them only.
+//!
+//! Every method that reads or changes user data takes the [`UserId`] and MUST scope its
+//! queries by it: a row of another user behaves exactly like a missing row. Methods that
+//! change several rows MUST do so atomically (one transaction inside the adapter).
+
+use async_trait::async_trait;
+
+use crate::{
+    Message, MessageId, MessageListQuery, MessagePatch, StoreError, Thread, ThreadId,
+    ThreadListQuery, ThreadPatch, Timestamp, UserId, Version,
+};
+
+/// Storage of threads.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait ThreadRepository: Send + Sync {
+    /// Stores a new thread exactly as given.
+    ///
+    /// Errors: [`StoreError::AlreadyExists`] when a thread with this id exists for any
+    /// user (nothing is written); `Unavailable`/`Unexpected` otherwise.
+    async fn insert_thread(&self, thread: &Thread) -> Result<(), StoreError>;
+
+    /// The user's thread with this id.
+    ///
+    /// Errors: [`StoreError::NotFound`] when it does not exist or is another user's.
+    async fn get_thread(&self, user: &UserId, id: ThreadId) -> Result<Thread, StoreError>;
+
+    /// The user's threads matching the filter, ordered by `(updated_at desc, id desc)`,
+    /// strictly after `query.after` when given, at most `query.limit` of them.
+    async fn list_threads(
+        &self,
+        user: &UserId,
+        query: ThreadListQuery,
+    ) -> Result<Vec<Thread>, StoreError>;
+
+    /// Applies the patch, sets `updated_at = now`, grows the version, and returns the
+    /// stored thread. When `expected` is given the update only happens if the current
+    /// version is one of them, checked in the same statement.
+    ///
+    /// Errors: `NotFound` (missing or another user's), `VersionMismatch`.
+    async fn update_thread(
+        &self,
+        user: &UserId,
+        id: ThreadId,
+        patch: ThreadPatch,
+        expected: Option<Vec<Version>>,
+        now: Timestamp,
+    ) -> Result<Thread, StoreError>;
+
+    /// Deletes the thread and, in the same transaction, all its messages.
+    ///
+    /// Errors: `NotFound` (missing or another user's).
+    async fn delete_thread(&self, user: &UserId, id: ThreadId) -> Result<(), StoreError>;
+
+    /// Deletes all of the user's threads and messages; returns how many threads went.
+    async fn delete_all_threads(&self, user: &UserId) -> Result<u64, StoreError>;
+
+    /// Whether the store answers at all (for readiness probes).
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// Storage of messages.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait MessageRepository: Send + Sync {
+    /// Appends the messages, in the given order, to the user's thread, all or none, and in
+    /// the same transaction adds their count to the thread's `message_count`, sets its
+    /// `last_message_at` to the last one's `created_at`, its `updated_at` to `now`, and
+    /// grows its version. The adapter MAY move `created_at` forward (keeping the given
+    /// spacing) so that the new messages sort after every message already in the thread;
+    /// it returns the messages as stored.
+    ///
+    /// Errors: `NotFound` (thread missing or another user's), `AlreadyExists` (any of the
+    /// ids exists anywhere; nothing is written).
+    async fn append_messages(
+        &self,
+        user: &UserId,
+        thread: ThreadId,
+        messages: Vec<Message>,
+        now: Timestamp,
+    ) -> Result<Vec<Message>, StoreError>;
+
+    /// The message with this id in the user's thread.
+    ///
+    /// Errors: `NotFound` (missing, in another thread, or another user's).
+    async fn get_message(
+        &self,
+        user: &UserId,
+        thread: ThreadId,
+        id: MessageId,
+    ) -> Result<Message, StoreError>;
+
+    /// Those of `ids` that exist in the user's thread, in any order. Missing ids are left
+    /// out, never an error.
+    async fn find_messages(
+        &self,
+        user: &UserId,
+        thread: ThreadId,
+        ids: Vec<MessageId>,
+    ) -> Result<Vec<Message>, StoreError>;
+
+    /// The thread's messages ordered by `(created_at, id)` in `query.order`, strictly after
+    /// `query.after` when given, at most `query.limit` of them.
+    ///
+    /// Errors: `NotFound` when the thread is missing or another user's (an empty thread
+    /// gives an empty list).
+    async fn list_messages(
+        &self,
+        user: &UserId,
+        thread: ThreadId,
+        query: MessageListQuery,
+    ) -> Result<Vec<Message>, StoreError>;
+
+    /// Applies the patch to the message, sets its `updated_at = now` and grows its version;
+    /// in the same transaction sets the thread's `updated_at = now` and grows the thread's
+    /// version. `expected` works as in [`ThreadRepository::update_thread`].
+    ///
+    /// Errors: `NotFound`, `VersionMismatch`.
+    async fn update_message(
+        &self,
+        user: &UserId,
+        thread: ThreadId,
+        id: MessageId,
+        patch: MessagePatch,
+        expected: Option<Vec<Version>>,
+        now: Timestamp,
+    ) -> Result<Message, StoreError>;
+
+    /// Deletes the message and, in the same transaction, recomputes the thread's
+    /// `message_count` and `last_message_at` (`None` when it becomes empty), sets its
+    /// `updated_at = now` and grows its version.
+    ///
+    /// Errors: `NotFound`.
+    async fn delete_message(
+        &self,
+        user: &UserId,
+        thread: ThreadId,
+        id: MessageId,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+}

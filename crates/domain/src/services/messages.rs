@@ -1,0 +1,595 @@
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use crate::page::CursorScope;
+use crate::{
+    Created, DomainError, IfMatch, Message, MessageId, MessageKey, MessageListQuery, MessagePatch,
+    MessageRepository, NewMessage, Page, PageLimit, Resource, SortOrder, StoreError, ThreadId,
+    Timestamp, UserId, Version,
+};
+
+/// Use cases on messages. Cheap to clone.
+#[derive(Clone)]
+pub struct MessageService {
+    repo: Arc<dyn MessageRepository>,
+}
+
+impl std::fmt::Debug for MessageService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MessageService").finish_non_exhaustive()
+    }
+}
+
+fn message_not_found(err: StoreError) -> DomainError {
+    match err {
+        StoreError::NotFound => DomainError::NotFound(Resource::Message),
+        other => other.into(),
+    }
+}
+
+fn thread_not_found(err: StoreError) -> DomainError {
+    match err {
+        StoreError::NotFound => DomainError::NotFound(Resource::Thread),
+        other => other.into(),
+    }
+}
+
+fn in_thread(message: Message, thread: ThreadId) -> Result<Message, DomainError> {
+    if message.thread_id == thread {
+        Ok(message)
+    } else {
+        Err(DomainError::NotFound(Resource::Message))
+    }
+}
+
+impl MessageService {
+    /// Most messages one batch may append.
+    pub const MAX_BATCH: usize = 100;
+
+    /// A service over the given repository.
+    pub fn new(repo: Arc<dyn MessageRepository>) -> Self {
+        Self { repo }
+    }
+
+    /// Appends one message to the user's thread, updating the thread's counters in the same
+    /// transaction.
+    ///
+    /// With a client id, repeating the same append returns the stored message with
+    /// `replayed: true`. Errors: `NotFound` (thread), `IdempotencyConflict` (same id in
+    /// this thread with other content), `IdConflict` (id used elsewhere).
+    pub async fn append(
+        &self,
+        user: &UserId,
+        thread: ThreadId,
+        message: NewMessage,
+    ) -> Result<Created<Message>, DomainError> {
+        let Created { value, replayed } = self.append_all(user, thread, vec![message]).await?;
+        let message = value
+            .into_iter()
+            .next()
+            .ok_or_else(|| DomainError::Unexpected("append stored no message".into()))?;
+        Ok(Created {
+            value: message,
+            replayed,
+        })
+    }
+
+    /// Appends 1 to 100 messages in the given order, all or none.
+    ///
+    /// A retried batch (every message with a client id, all stored in this thread with the
+    /// same content) is a replay. Errors: `Invalid` for an empty or oversized batch or a
+    /// repeated id; otherwise as [`MessageService::append`]; a batch mixing new and stored
+    /// ids is an `IdempotencyConflict`.
+    pub async fn append_batch(
+        &self,
+        user: &UserId,
+        thread: ThreadId,
+        messages: Vec<NewMessage>,
+    ) -> Result<Created<Vec<Message>>, DomainError> {
+        if messages.is_empty() || messages.len() > Self::MAX_BATCH {
+            return Err(DomainError::invalid(
+                "messages",
+                "must hold 1 to 100 messages",
+            ));
+        }
+        let mut seen = HashSet::new();
+        for (i, m) in messages.iter().enumerate() {
+            if let Some(id) = m.id
+                && !seen.insert(id)
+            {
+                return Err(DomainError::invalid(
+                    format!("messages[{i}].id"),
+                    "repeats an id used earlier in the batch",
+                ));
+            }
+        }
+        self.append_all(user, thread, messages).await
+    }
+
+    async fn append_all(
+        &self,
+        user: &UserId,
+        thread: ThreadId,
+        requests: Vec<NewMessage>,
+    ) -> Result<Created<Vec<Message>>, DomainError> {
+        let now = Timestamp::now();
+        let drafts = requests
+            .iter()
+            .zip(0i64..)
+            .map(|(m, i)| {
+                // Spacing by one microsecond keeps the given order under (created_at, id).
+                let at = now.plus_micros(i);
+                Message {
+                    id: m.id.unwrap_or_else(MessageId::generate),
+                    thread_id: thread,
+                    role: m.role,
+                    content: m.content.clone(),
+                    sources: m.sources.clone(),
+                    metadata: m.metadata.clone(),
+                    created_at: at,
+                    updated_at: at,
+                    version: Version::new(at.as_micros()),
+                }
+            })
+            .collect();
+        match self.repo.append_messages(user, thread, drafts, now).await {
+            Ok(stored) => {
+                if stored.len() != requests.len() || stored.iter().any(|m| m.thread_id != thread) {
+                    return Err(DomainError::Unexpected(
+                        "append returned other messages than it was given".into(),
+                    ));
+                }
+                Ok(Created {
+                    value: stored,
+                    replayed: false,
+                })
+            }
+            Err(StoreError::AlreadyExists) => self.replay(user, thread, &requests).await,
+            Err(other) => Err(thread_not_found(other)),
+        }
+    }
+
+    /// Decides what an append whose ids already exist means: a replay, or a conflict.
+    async fn replay(
+        &self,
+        user: &UserId,
+        thread: ThreadId,
+        requests: &[NewMessage],
+    ) -> Result<Created<Vec<Message>>, DomainError> {
+        let ids: Vec<MessageId> = requests.iter().filter_map(|m| m.id).collect();
+        let found = self
+            .repo
+            .find_messages(user, thread, ids.clone())
+            .await
+            .map_err(thread_not_found)?;
+        if found.is_empty() {
+            // The clashing ids live in another thread or belong to another user.
+            return Err(DomainError::IdConflict);
+        }
+        if ids.len() != requests.len() || found.len() != requests.len() {
+            return Err(DomainError::IdempotencyConflict);
+        }
+        let mut stored = Vec::with_capacity(requests.len());
+        for request in requests {
+            let message = found
+                .iter()
+                .find(|m| Some(m.id) == request.id && m.thread_id == thread)
+                .filter(|m| request.matches(m))
+                .ok_or(DomainError::IdempotencyConflict)?;
+            stored.push(message.clone());
+        }
+        Ok(Created {
+            value: stored,
+            replayed: true,
+        })
+    }
+
+    /// One message of the user's thread. Errors: `NotFound` (message).
+    pub async fn get(
+        &self,
+        user: &UserId,
+        thread: ThreadId,
+        id: MessageId,
+    ) -> Result<Message, DomainError> {
+        let message = self
+            .repo
+            .get_message(user, thread, id)
+            .await
+            .map_err(message_not_found)?;
+        in_thread(message, thread)
+    }
+
+    /// One page of the thread's messages by `(created_at, id)` in `order`.
+    ///
+    /// Errors: `NotFound` (thread), `InvalidCursor` (a cursor of another list, or altered).
+    pub async fn list(
+        &self,
+        user: &UserId,
+        thread: ThreadId,
+        order: SortOrder,
+        limit: PageLimit,
+        cursor: Option<&str>,
+    ) -> Result<Page<Message>, DomainError> {
+        let scope = CursorScope::messages(user, &thread, order);
+        let after = cursor
+            .map(|c| {
+                scope
+                    .decode(c)
+                    .and_then(|parts| MessageKey::from_parts(&parts))
+            })
+            .transpose()?;
+        let query = MessageListQuery {
+            order,
+            after,
+            limit: limit.get() + 1,
+        };
+        let mut items = self
+            .repo
+            .list_messages(user, thread, query)
+            .await
+            .map_err(thread_not_found)?;
+        if items.iter().any(|m| m.thread_id != thread) {
+            return Err(DomainError::Unexpected(
+                "message list returned another thread's message".into(),
+            ));
+        }
+        let has_more = items.len() as u64 > limit.get();
+        items.truncate(limit.get() as usize);
+        let next_cursor = match items.last() {
+            Some(last) if has_more => Some(
+                scope.encode(
+                    &MessageKey {
+                        created_at: last.created_at,
+                        id: last.id,
+                    }
+                    .to_parts(),
+                ),
+            ),
+            _ => None,
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    /// Edits a message; bumps its `updated_at` and its thread's.
+    ///
+    /// Errors: `NotFound` (message), `PreconditionFailed`.
+    pub async fn update(
+        &self,
+        user: &UserId,
+        thread: ThreadId,
+        id: MessageId,
+        patch: MessagePatch,
+        if_match: IfMatch,
+    ) -> Result<Message, DomainError> {
+        let message = self
+            .repo
+            .update_message(
+                user,
+                thread,
+                id,
+                patch,
+                if_match.into_expected(),
+                Timestamp::now(),
+            )
+            .await
+            .map_err(message_not_found)?;
+        in_thread(message, thread)
+    }
+
+    /// Deletes a message; the thread's counters are recomputed. Errors: `NotFound`.
+    pub async fn delete(
+        &self,
+        user: &UserId,
+        thread: ThreadId,
+        id: MessageId,
+    ) -> Result<(), DomainError> {
+        self.repo
+            .delete_message(user, thread, id, Timestamp::now())
+            .await
+            .map_err(message_not_found)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Limits, MessageContent, Metadata, MockMessageRepository, Role, Sources};
+    use serde_json::json;
+
+    fn alice() -> UserId {
+        UserId::parse("alice").expect("valid")
+    }
+
+    fn request(id: Option<MessageId>, text: &str) -> NewMessage {
+        NewMessage {
+            id,
+            role: Role::User,
+            content: MessageContent::parse(text, &Limits::default()).expect("valid"),
+            sources: Sources::default(),
+            metadata: Metadata::default(),
+        }
+    }
+
+    fn as_stored(thread: ThreadId, id: MessageId, text: &str) -> Message {
+        let now = Timestamp::now();
+        Message {
+            id,
+            thread_id: thread,
+            role: Role::User,
+            content: MessageContent::parse(text, &Limits::default()).expect("valid"),
+            sources: Sources::default(),
+            metadata: Metadata::default(),
+            created_at: now,
+            updated_at: now,
+            version: Version::new(now.as_micros()),
+        }
+    }
+
+    fn service(repo: MockMessageRepository) -> MessageService {
+        MessageService::new(Arc::new(repo))
+    }
+
+    #[tokio::test]
+    async fn a_batch_goes_to_storage_in_one_call_in_the_given_order() {
+        let thread = ThreadId::generate();
+        let mut repo = MockMessageRepository::new();
+        repo.expect_append_messages()
+            .withf(move |u, t, msgs, _| {
+                u.as_str() == "alice"
+                    && *t == thread
+                    && msgs.len() == 3
+                    && msgs.windows(2).all(|w| w[0].created_at < w[1].created_at)
+                    && msgs[0].content.as_str() == "a"
+                    && msgs[2].content.as_str() == "c"
+            })
+            .times(1)
+            .returning(|_, _, msgs, _| Ok(msgs));
+        let created = service(repo)
+            .append_batch(
+                &alice(),
+                thread,
+                vec![request(None, "a"), request(None, "b"), request(None, "c")],
+            )
+            .await
+            .expect("created");
+        assert!(!created.replayed);
+        assert_eq!(created.value.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn empty_oversized_and_self_repeating_batches_are_invalid_and_store_nothing() {
+        let id = MessageId::generate();
+        let repo = MockMessageRepository::new();
+        let service = service(repo);
+        let cases = [
+            vec![],
+            (0..101).map(|_| request(None, "x")).collect(),
+            vec![request(Some(id), "a"), request(Some(id), "b")],
+        ];
+        for batch in cases {
+            let err = service
+                .append_batch(&alice(), ThreadId::generate(), batch)
+                .await
+                .expect_err("invalid");
+            assert!(matches!(err, DomainError::Invalid { .. }), "{err:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn appending_to_a_missing_thread_is_thread_not_found() {
+        let mut repo = MockMessageRepository::new();
+        repo.expect_append_messages()
+            .returning(|_, _, _, _| Err(StoreError::NotFound));
+        let err = service(repo)
+            .append(&alice(), ThreadId::generate(), request(None, "hi"))
+            .await
+            .expect_err("404");
+        assert!(matches!(err, DomainError::NotFound(Resource::Thread)));
+    }
+
+    #[tokio::test]
+    async fn a_retried_append_with_the_same_id_and_content_is_a_replay() {
+        let thread = ThreadId::generate();
+        let id = MessageId::generate();
+        let mut repo = MockMessageRepository::new();
+        repo.expect_append_messages()
+            .returning(|_, _, _, _| Err(StoreError::AlreadyExists));
+        repo.expect_find_messages()
+            .withf(move |_, t, ids| *t == thread && ids == &[id])
+            .returning(move |_, t, _| Ok(vec![as_stored(t, id, "hello")]));
+        let created = service(repo)
+            .append(&alice(), thread, request(Some(id), "hello"))
+            .await
+            .expect("replay");
+        assert!(created.replayed);
+        assert_eq!(created.value.id, id);
+    }
+
+    #[tokio::test]
+    async fn a_retried_append_with_other_content_is_an_idempotency_conflict() {
+        let thread = ThreadId::generate();
+        let id = MessageId::generate();
+        let mut repo = MockMessageRepository::new();
+        repo.expect_append_messages()
+            .returning(|_, _, _, _| Err(StoreError::AlreadyExists));
+        repo.expect_find_messages()
+            .returning(move |_, t, _| Ok(vec![as_stored(t, id, "hello")]));
+        let err = service(repo)
+            .append(&alice(), thread, request(Some(id), "changed"))
+            .await
+            .expect_err("409");
+        assert!(matches!(err, DomainError::IdempotencyConflict));
+    }
+
+    #[tokio::test]
+    async fn omitted_sources_equal_stored_empty_sources_but_other_sources_do_not() {
+        let thread = ThreadId::generate();
+        let id = MessageId::generate();
+        let stored = as_stored(thread, id, "x");
+        assert!(request(Some(id), "x").matches(&stored));
+        let mut other = request(Some(id), "x");
+        other.sources = Sources::parse(json!([{"url": "u"}])).expect("valid");
+        assert!(!other.matches(&stored));
+        let mut role = request(Some(id), "x");
+        role.role = Role::Assistant;
+        assert!(!role.matches(&stored));
+    }
+
+    #[tokio::test]
+    async fn an_id_used_in_another_thread_or_by_another_user_is_an_id_conflict() {
+        let mut repo = MockMessageRepository::new();
+        repo.expect_append_messages()
+            .returning(|_, _, _, _| Err(StoreError::AlreadyExists));
+        repo.expect_find_messages().returning(|_, _, _| Ok(vec![]));
+        let err = service(repo)
+            .append(
+                &alice(),
+                ThreadId::generate(),
+                request(Some(MessageId::generate()), "x"),
+            )
+            .await
+            .expect_err("409");
+        assert!(matches!(err, DomainError::IdConflict));
+    }
+
+    #[tokio::test]
+    async fn a_whole_batch_retried_is_replayed_in_request_order() {
+        let thread = ThreadId::generate();
+        let ids = [MessageId::generate(), MessageId::generate()];
+        let mut repo = MockMessageRepository::new();
+        repo.expect_append_messages()
+            .returning(|_, _, _, _| Err(StoreError::AlreadyExists));
+        repo.expect_find_messages().returning(move |_, t, _| {
+            Ok(vec![as_stored(t, ids[1], "b"), as_stored(t, ids[0], "a")])
+        });
+        let created = service(repo)
+            .append_batch(
+                &alice(),
+                thread,
+                vec![request(Some(ids[0]), "a"), request(Some(ids[1]), "b")],
+            )
+            .await
+            .expect("replay");
+        assert!(created.replayed);
+        let got: Vec<MessageId> = created.value.iter().map(|m| m.id).collect();
+        assert_eq!(got, ids);
+    }
+
+    #[tokio::test]
+    async fn a_batch_mixing_stored_and_new_messages_is_an_idempotency_conflict() {
+        let thread = ThreadId::generate();
+        let old = MessageId::generate();
+        let mut repo = MockMessageRepository::new();
+        repo.expect_append_messages()
+            .returning(|_, _, _, _| Err(StoreError::AlreadyExists));
+        repo.expect_find_messages()
+            .returning(move |_, t, _| Ok(vec![as_stored(t, old, "a")]));
+        let err = service(repo)
+            .append_batch(
+                &alice(),
+                thread,
+                vec![request(Some(old), "a"), request(None, "new")],
+            )
+            .await
+            .expect_err("409");
+        assert!(matches!(err, DomainError::IdempotencyConflict));
+    }
+
+    #[tokio::test]
+    async fn a_message_from_another_thread_is_never_returned_even_if_the_adapter_leaks_it() {
+        let id = MessageId::generate();
+        let mut repo = MockMessageRepository::new();
+        repo.expect_get_message()
+            .returning(move |_, _, _| Ok(as_stored(ThreadId::generate(), id, "x")));
+        let err = service(repo)
+            .get(&alice(), ThreadId::generate(), id)
+            .await
+            .expect_err("hidden");
+        assert!(matches!(err, DomainError::NotFound(Resource::Message)));
+    }
+
+    #[tokio::test]
+    async fn message_pages_hand_out_cursors_bound_to_their_order() {
+        let thread = ThreadId::generate();
+        let mut repo = MockMessageRepository::new();
+        repo.expect_list_messages()
+            .withf(|_, _, q| q.after.is_none() && q.limit == 2)
+            .times(1)
+            .returning(|_, t, _| {
+                Ok(vec![
+                    as_stored(t, MessageId::generate(), "a"),
+                    as_stored(t, MessageId::generate(), "b"),
+                ])
+            });
+        let service = service(repo);
+        let limit = PageLimit::parse(1).expect("valid");
+        let page = service
+            .list(&alice(), thread, SortOrder::Asc, limit, None)
+            .await
+            .expect("page");
+        let cursor = page.next_cursor.expect("more");
+        let err = service
+            .list(&alice(), thread, SortOrder::Desc, limit, Some(&cursor))
+            .await
+            .expect_err("other order");
+        assert!(matches!(err, DomainError::InvalidCursor));
+    }
+
+    #[tokio::test]
+    async fn listing_a_missing_thread_is_thread_not_found() {
+        let mut repo = MockMessageRepository::new();
+        repo.expect_list_messages()
+            .returning(|_, _, _| Err(StoreError::NotFound));
+        let err = service(repo)
+            .list(
+                &alice(),
+                ThreadId::generate(),
+                SortOrder::Asc,
+                PageLimit::DEFAULT_MESSAGES,
+                None,
+            )
+            .await
+            .expect_err("404");
+        assert!(matches!(err, DomainError::NotFound(Resource::Thread)));
+    }
+
+    #[tokio::test]
+    async fn editing_and_deleting_missing_messages_is_message_not_found() {
+        let mut repo = MockMessageRepository::new();
+        repo.expect_update_message()
+            .returning(|_, _, _, _, _, _| Err(StoreError::NotFound));
+        repo.expect_delete_message()
+            .returning(|_, _, _, _| Err(StoreError::NotFound));
+        let service = service(repo);
+        let (t, m) = (ThreadId::generate(), MessageId::generate());
+        assert!(matches!(
+            service
+                .update(&alice(), t, m, MessagePatch::default(), IfMatch::Any)
+                .await,
+            Err(DomainError::NotFound(Resource::Message))
+        ));
+        assert!(matches!(
+            service.delete(&alice(), t, m).await,
+            Err(DomainError::NotFound(Resource::Message))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_stale_version_on_edit_is_a_failed_precondition() {
+        let mut repo = MockMessageRepository::new();
+        repo.expect_update_message()
+            .withf(|_, _, _, _, expected, _| expected.as_deref() == Some(&[][..]))
+            .returning(|_, _, _, _, _, _| Err(StoreError::VersionMismatch));
+        let err = service(repo)
+            .update(
+                &alice(),
+                ThreadId::generate(),
+                MessageId::generate(),
+                MessagePatch::default(),
+                IfMatch::OneOf(vec![]),
+            )
+            .await
+            .expect_err("412");
+        assert!(matches!(err, DomainError::PreconditionFailed));
+    }
+}

@@ -1,0 +1,38 @@
+//! Application services: the use cases, with the rules that hold whatever the adapter.
+
+mod messages;
+mod threads;
+
+pub use messages::MessageService;
+pub use threads::ThreadService;
+
+use crate::Version;
+
+/// The result of a create: the stored resource, and whether it already existed (an
+/// idempotent replay) rather than being created now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Created<T> {
+    /// The stored resource.
+    pub value: T,
+    /// `true` when an identical create with the same client id had already stored it.
+    pub replayed: bool,
+}
+
+/// An update's precondition (HTTP `If-Match`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum IfMatch {
+    /// No precondition, or `*` (the resource must merely exist).
+    #[default]
+    Any,
+    /// The current version must be one of these. An empty list matches nothing.
+    OneOf(Vec<Version>),
+}
+
+impl IfMatch {
+    fn into_expected(self) -> Option<Vec<Version>> {
+        match self {
+            Self::Any => None,
+            Self::OneOf(versions) => Some(versions),
+        }
+    }
+}

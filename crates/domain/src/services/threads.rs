@@ -1,0 +1,492 @@
+use std::sync::Arc;
+
+use crate::page::CursorScope;
+use crate::{
+    Created, DomainError, IfMatch, NewThread, Page, PageLimit, Resource, StoreError, Thread,
+    ThreadFilter, ThreadId, ThreadKey, ThreadListQuery, ThreadPatch, ThreadRepository, Timestamp,
+    UserId, Version,
+};
+
+/// Use cases on threads. Cheap to clone.
+#[derive(Clone)]
+pub struct ThreadService {
+    repo: Arc<dyn ThreadRepository>,
+}
+
+impl std::fmt::Debug for ThreadService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ThreadService").finish_non_exhaustive()
+    }
+}
+
+fn not_found(err: StoreError) -> DomainError {
+    match err {
+        StoreError::NotFound => DomainError::NotFound(Resource::Thread),
+        other => other.into(),
+    }
+}
+
+/// Defence in depth: even if an adapter forgot its `user_id` filter, another user's
+/// thread never leaves the service.
+fn owned_by(thread: Thread, user: &UserId) -> Result<Thread, DomainError> {
+    if &thread.user_id == user {
+        Ok(thread)
+    } else {
+        Err(DomainError::NotFound(Resource::Thread))
+    }
+}
+
+impl ThreadService {
+    /// A service over the given repository.
+    pub fn new(repo: Arc<dyn ThreadRepository>) -> Self {
+        Self { repo }
+    }
+
+    /// Creates a thread for `user`.
+    ///
+    /// With a client id, repeating the same create returns the stored thread with
+    /// `replayed: true`. Errors: [`DomainError::IdempotencyConflict`] when the user already
+    /// has a thread with this id and a different title or metadata;
+    /// [`DomainError::IdConflict`] when another user has a thread with this id.
+    pub async fn create(
+        &self,
+        user: &UserId,
+        new: NewThread,
+    ) -> Result<Created<Thread>, DomainError> {
+        let now = Timestamp::now();
+        let thread = Thread {
+            id: new.id.unwrap_or_else(ThreadId::generate),
+            user_id: user.clone(),
+            title: new.title.clone(),
+            metadata: new.metadata.clone(),
+            archived_at: None,
+            pinned_at: None,
+            message_count: 0,
+            last_message_at: None,
+            created_at: now,
+            updated_at: now,
+            version: Version::new(now.as_micros()),
+        };
+        match self.repo.insert_thread(&thread).await {
+            Ok(()) => Ok(Created {
+                value: thread,
+                replayed: false,
+            }),
+            Err(StoreError::AlreadyExists) => match self.repo.get_thread(user, thread.id).await {
+                Ok(existing) if existing.user_id != *user => Err(DomainError::IdConflict),
+                Ok(existing)
+                    if existing.title == new.title && existing.metadata == new.metadata =>
+                {
+                    Ok(Created {
+                        value: existing,
+                        replayed: true,
+                    })
+                }
+                Ok(_) => Err(DomainError::IdempotencyConflict),
+                Err(StoreError::NotFound) => Err(DomainError::IdConflict),
+                Err(other) => Err(other.into()),
+            },
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// The user's thread. Errors: `NotFound` (also for another user's thread).
+    pub async fn get(&self, user: &UserId, id: ThreadId) -> Result<Thread, DomainError> {
+        let thread = self.repo.get_thread(user, id).await.map_err(not_found)?;
+        owned_by(thread, user)
+    }
+
+    /// One page of the user's threads, most recently updated first.
+    ///
+    /// Errors: [`DomainError::InvalidCursor`] when `cursor` did not come from this same list
+    /// (same user and filters) or was altered.
+    pub async fn list(
+        &self,
+        user: &UserId,
+        filter: ThreadFilter,
+        limit: PageLimit,
+        cursor: Option<&str>,
+    ) -> Result<Page<Thread>, DomainError> {
+        let scope = CursorScope::threads(user, &filter);
+        let after = cursor
+            .map(|c| {
+                scope
+                    .decode(c)
+                    .and_then(|parts| ThreadKey::from_parts(&parts))
+            })
+            .transpose()?;
+        let query = ThreadListQuery {
+            filter,
+            after,
+            limit: limit.get() + 1,
+        };
+        let mut items = self.repo.list_threads(user, query).await?;
+        if items.iter().any(|t| &t.user_id != user) {
+            return Err(DomainError::Unexpected(
+                "thread list returned another user's thread".into(),
+            ));
+        }
+        let has_more = items.len() as u64 > limit.get();
+        items.truncate(limit.get() as usize);
+        let next_cursor = match items.last() {
+            Some(last) if has_more => Some(
+                scope.encode(
+                    &ThreadKey {
+                        updated_at: last.updated_at,
+                        id: last.id,
+                    }
+                    .to_parts(),
+                ),
+            ),
+            _ => None,
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    /// Applies a partial update and bumps `updated_at`.
+    ///
+    /// Errors: `NotFound`; [`DomainError::PreconditionFailed`] when `if_match` names
+    /// versions and the current one is not among them.
+    pub async fn update(
+        &self,
+        user: &UserId,
+        id: ThreadId,
+        patch: ThreadPatch,
+        if_match: IfMatch,
+    ) -> Result<Thread, DomainError> {
+        let thread = self
+            .repo
+            .update_thread(user, id, patch, if_match.into_expected(), Timestamp::now())
+            .await
+            .map_err(not_found)?;
+        owned_by(thread, user)
+    }
+
+    /// Deletes the thread and all its messages. Errors: `NotFound`.
+    pub async fn delete(&self, user: &UserId, id: ThreadId) -> Result<(), DomainError> {
+        self.repo.delete_thread(user, id).await.map_err(not_found)
+    }
+
+    /// Deletes all of the user's threads and messages; returns how many threads went.
+    pub async fn delete_all(&self, user: &UserId) -> Result<u64, DomainError> {
+        Ok(self.repo.delete_all_threads(user).await?)
+    }
+
+    /// Whether storage answers. Errors: `Unavailable`.
+    pub async fn ready(&self) -> Result<(), DomainError> {
+        Ok(self.repo.ping().await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ArchivedFilter, Metadata, MockThreadRepository, ThreadTitle};
+    use mockall::predicate::eq;
+    use serde_json::json;
+
+    fn alice() -> UserId {
+        UserId::parse("alice").expect("valid")
+    }
+
+    fn bob() -> UserId {
+        UserId::parse("bob").expect("valid")
+    }
+
+    fn stored(user: &UserId, id: ThreadId, title: &str) -> Thread {
+        let now = Timestamp::now();
+        Thread {
+            id,
+            user_id: user.clone(),
+            title: ThreadTitle::parse(title).expect("valid"),
+            metadata: Metadata::default(),
+            archived_at: None,
+            pinned_at: None,
+            message_count: 0,
+            last_message_at: None,
+            created_at: now,
+            updated_at: now,
+            version: Version::new(now.as_micros()),
+        }
+    }
+
+    fn service(repo: MockThreadRepository) -> ThreadService {
+        ThreadService::new(Arc::new(repo))
+    }
+
+    fn new_thread(id: Option<ThreadId>, title: &str) -> NewThread {
+        NewThread {
+            id,
+            title: ThreadTitle::parse(title).expect("valid"),
+            metadata: Metadata::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn creating_a_thread_stores_it_for_the_caller_with_defaults() {
+        let mut repo = MockThreadRepository::new();
+        repo.expect_insert_thread()
+            .withf(|t| {
+                t.user_id.as_str() == "alice"
+                    && t.message_count == 0
+                    && t.last_message_at.is_none()
+                    && t.created_at == t.updated_at
+                    && t.id.as_uuid().get_version_num() == 7
+            })
+            .times(1)
+            .returning(|_| Ok(()));
+        let created = service(repo)
+            .create(&alice(), NewThread::default())
+            .await
+            .expect("created");
+        assert!(!created.replayed);
+        assert_eq!(created.value.title.as_str(), "");
+    }
+
+    #[tokio::test]
+    async fn repeating_a_create_with_the_same_id_and_body_replays_the_stored_thread() {
+        let id = ThreadId::generate();
+        let existing = stored(&alice(), id, "Trip");
+        let mut repo = MockThreadRepository::new();
+        repo.expect_insert_thread()
+            .returning(|_| Err(StoreError::AlreadyExists));
+        let copy = existing.clone();
+        repo.expect_get_thread()
+            .with(eq(alice()), eq(id))
+            .returning(move |_, _| Ok(copy.clone()));
+        let created = service(repo)
+            .create(&alice(), new_thread(Some(id), "Trip"))
+            .await
+            .expect("replayed");
+        assert!(created.replayed);
+        assert_eq!(created.value, existing);
+    }
+
+    #[tokio::test]
+    async fn the_same_id_with_a_different_body_is_an_idempotency_conflict() {
+        let id = ThreadId::generate();
+        let mut repo = MockThreadRepository::new();
+        repo.expect_insert_thread()
+            .returning(|_| Err(StoreError::AlreadyExists));
+        repo.expect_get_thread()
+            .returning(move |u, _| Ok(stored(u, id, "Trip")));
+        let err = service(repo)
+            .create(&alice(), new_thread(Some(id), "Other"))
+            .await
+            .expect_err("conflict");
+        assert!(matches!(err, DomainError::IdempotencyConflict));
+    }
+
+    #[tokio::test]
+    async fn different_metadata_is_a_different_body() {
+        let id = ThreadId::generate();
+        let mut repo = MockThreadRepository::new();
+        repo.expect_insert_thread()
+            .returning(|_| Err(StoreError::AlreadyExists));
+        repo.expect_get_thread()
+            .returning(move |u, _| Ok(stored(u, id, "Trip")));
+        let mut request = new_thread(Some(id), "Trip");
+        request.metadata = Metadata::parse(json!({"k": 1})).expect("valid");
+        let err = service(repo)
+            .create(&alice(), request)
+            .await
+            .expect_err("conflict");
+        assert!(matches!(err, DomainError::IdempotencyConflict));
+    }
+
+    #[tokio::test]
+    async fn an_id_taken_by_another_user_is_an_id_conflict_that_reveals_nothing() {
+        let id = ThreadId::generate();
+        let mut repo = MockThreadRepository::new();
+        repo.expect_insert_thread()
+            .returning(|_| Err(StoreError::AlreadyExists));
+        repo.expect_get_thread()
+            .returning(|_, _| Err(StoreError::NotFound));
+        let err = service(repo)
+            .create(&alice(), new_thread(Some(id), "Trip"))
+            .await
+            .expect_err("conflict");
+        assert!(matches!(err, DomainError::IdConflict));
+    }
+
+    #[tokio::test]
+    async fn a_thread_of_another_user_is_never_returned_even_if_the_adapter_leaks_it() {
+        let id = ThreadId::generate();
+        let mut repo = MockThreadRepository::new();
+        repo.expect_get_thread()
+            .returning(move |_, _| Ok(stored(&bob(), id, "Bob's")));
+        let err = service(repo).get(&alice(), id).await.expect_err("hidden");
+        assert!(matches!(err, DomainError::NotFound(Resource::Thread)));
+    }
+
+    #[tokio::test]
+    async fn a_missing_thread_is_not_found() {
+        let mut repo = MockThreadRepository::new();
+        repo.expect_get_thread()
+            .returning(|_, _| Err(StoreError::NotFound));
+        let err = service(repo)
+            .get(&alice(), ThreadId::generate())
+            .await
+            .expect_err("missing");
+        assert!(matches!(err, DomainError::NotFound(Resource::Thread)));
+    }
+
+    #[tokio::test]
+    async fn listing_asks_for_one_extra_row_and_hands_out_a_cursor_only_when_more_follow() {
+        let mut repo = MockThreadRepository::new();
+        repo.expect_list_threads()
+            .withf(|_, q| q.limit == 3 && q.after.is_none())
+            .returning(|u, _| {
+                Ok((0..3)
+                    .map(|_| stored(u, ThreadId::generate(), "t"))
+                    .collect())
+            });
+        let page = service(repo)
+            .list(
+                &alice(),
+                ThreadFilter::default(),
+                PageLimit::parse(2).expect("valid"),
+                None,
+            )
+            .await
+            .expect("page");
+        assert_eq!(page.items.len(), 2);
+        assert!(page.has_more());
+
+        let mut repo = MockThreadRepository::new();
+        repo.expect_list_threads()
+            .returning(|u, _| Ok(vec![stored(u, ThreadId::generate(), "t")]));
+        let page = service(repo)
+            .list(
+                &alice(),
+                ThreadFilter::default(),
+                PageLimit::parse(2).expect("valid"),
+                None,
+            )
+            .await
+            .expect("page");
+        assert_eq!(page.items.len(), 1);
+        assert_eq!(page.next_cursor, None);
+    }
+
+    #[tokio::test]
+    async fn the_next_cursor_resumes_after_the_last_item_of_the_page() {
+        let threads: Vec<Thread> = (0..2)
+            .map(|_| stored(&alice(), ThreadId::generate(), "t"))
+            .collect();
+        let last = threads[0].clone();
+        let mut repo = MockThreadRepository::new();
+        let first = threads.clone();
+        repo.expect_list_threads()
+            .withf(|_, q| q.after.is_none())
+            .returning(move |_, _| Ok(first.clone()));
+        repo.expect_list_threads()
+            .withf(move |_, q| {
+                q.after
+                    == Some(ThreadKey {
+                        updated_at: last.updated_at,
+                        id: last.id,
+                    })
+            })
+            .returning(|_, _| Ok(vec![]));
+        let service = service(repo);
+        let limit = PageLimit::parse(1).expect("valid");
+        let page = service
+            .list(&alice(), ThreadFilter::default(), limit, None)
+            .await
+            .expect("page");
+        let cursor = page.next_cursor.expect("more");
+        let next = service
+            .list(&alice(), ThreadFilter::default(), limit, Some(&cursor))
+            .await
+            .expect("page");
+        assert!(next.items.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_cursor_from_another_list_or_user_is_invalid_and_never_reaches_storage() {
+        let mut repo = MockThreadRepository::new();
+        repo.expect_list_threads().times(1).returning(|u, _| {
+            Ok((0..2)
+                .map(|_| stored(u, ThreadId::generate(), "t"))
+                .collect())
+        });
+        let service = service(repo);
+        let limit = PageLimit::parse(1).expect("valid");
+        let cursor = service
+            .list(&alice(), ThreadFilter::default(), limit, None)
+            .await
+            .expect("page")
+            .next_cursor
+            .expect("more");
+        let archived = ThreadFilter {
+            archived: ArchivedFilter::Archived,
+            pinned: None,
+        };
+        for (user, filter, c) in [
+            (bob(), ThreadFilter::default(), cursor.as_str()),
+            (alice(), archived, cursor.as_str()),
+            (alice(), ThreadFilter::default(), "garbage"),
+        ] {
+            let err = service
+                .list(&user, filter, limit, Some(c))
+                .await
+                .expect_err("invalid");
+            assert!(matches!(err, DomainError::InvalidCursor));
+        }
+    }
+
+    #[tokio::test]
+    async fn if_match_versions_reach_the_adapter_and_a_mismatch_is_a_failed_precondition() {
+        let mut repo = MockThreadRepository::new();
+        repo.expect_update_thread()
+            .withf(|_, _, _, expected, _| expected.as_deref() == Some(&[Version::new(7)][..]))
+            .returning(|_, _, _, _, _| Err(StoreError::VersionMismatch));
+        let err = service(repo)
+            .update(
+                &alice(),
+                ThreadId::generate(),
+                ThreadPatch::default(),
+                IfMatch::OneOf(vec![Version::new(7)]),
+            )
+            .await
+            .expect_err("412");
+        assert!(matches!(err, DomainError::PreconditionFailed));
+    }
+
+    #[tokio::test]
+    async fn updating_a_missing_thread_is_not_found() {
+        let mut repo = MockThreadRepository::new();
+        repo.expect_update_thread()
+            .withf(|_, _, _, expected, _| expected.is_none())
+            .returning(|_, _, _, _, _| Err(StoreError::NotFound));
+        let err = service(repo)
+            .update(
+                &alice(),
+                ThreadId::generate(),
+                ThreadPatch::default(),
+                IfMatch::Any,
+            )
+            .await
+            .expect_err("404");
+        assert!(matches!(err, DomainError::NotFound(Resource::Thread)));
+    }
+
+    #[tokio::test]
+    async fn deleting_a_missing_thread_is_not_found_and_storage_outages_are_unavailable() {
+        let mut repo = MockThreadRepository::new();
+        repo.expect_delete_thread()
+            .returning(|_, _| Err(StoreError::NotFound));
+        repo.expect_delete_all_threads()
+            .returning(|_| Err(StoreError::Unavailable("down".into())));
+        let service = service(repo);
+        assert!(matches!(
+            service.delete(&alice(), ThreadId::generate()).await,
+            Err(DomainError::NotFound(Resource::Thread))
+        ));
+        assert!(matches!(
+            service.delete_all(&alice()).await,
+            Err(DomainError::Unavailable(_))
+        ));
+    }
+}

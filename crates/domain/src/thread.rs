@@ -1,0 +1,107 @@
+use crate::{Metadata, ThreadId, ThreadTitle, Timestamp, UserId, Version};
+
+/// A conversation owned by one user.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Thread {
+    /// The thread's id.
+    pub id: ThreadId,
+    /// The owner. Every query is scoped by it.
+    pub user_id: UserId,
+    /// The title, `""` by default.
+    pub title: ThreadTitle,
+    /// Client data, `{}` by default.
+    pub metadata: Metadata,
+    /// When the thread was archived, if it is.
+    pub archived_at: Option<Timestamp>,
+    /// When the thread was pinned, if it is.
+    pub pinned_at: Option<Timestamp>,
+    /// How many messages the thread holds.
+    pub message_count: i64,
+    /// `created_at` of the newest message, `None` when the thread is empty.
+    pub last_message_at: Option<Timestamp>,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// Last change of the thread or of any of its messages.
+    pub updated_at: Timestamp,
+    /// Grows on every change; the basis of the `ETag`.
+    pub version: Version,
+}
+
+impl Thread {
+    /// Whether the thread is archived.
+    pub fn archived(&self) -> bool {
+        self.archived_at.is_some()
+    }
+
+    /// Whether the thread is pinned.
+    pub fn pinned(&self) -> bool {
+        self.pinned_at.is_some()
+    }
+}
+
+/// What a client asks for when creating a thread, already validated.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NewThread {
+    /// The client's own id, for idempotent retries; generated when `None`.
+    pub id: Option<ThreadId>,
+    /// The title (`""` when the client sent none).
+    pub title: ThreadTitle,
+    /// Client data (`{}` when the client sent none).
+    pub metadata: Metadata,
+}
+
+/// A partial update: each `Some` field replaces the stored one.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ThreadPatch {
+    /// New title.
+    pub title: Option<ThreadTitle>,
+    /// New metadata, replacing the whole object.
+    pub metadata: Option<Metadata>,
+    /// Archive (`true`) or unarchive (`false`). Archiving an archived thread keeps its
+    /// original `archived_at`.
+    pub archived: Option<bool>,
+    /// Pin (`true`) or unpin (`false`). Pinning a pinned thread keeps its `pinned_at`.
+    pub pinned: Option<bool>,
+}
+
+impl ThreadPatch {
+    /// True when the patch names no field.
+    pub fn is_empty(&self) -> bool {
+        self.title.is_none()
+            && self.metadata.is_none()
+            && self.archived.is_none()
+            && self.pinned.is_none()
+    }
+}
+
+/// Which threads a list shows by archive state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ArchivedFilter {
+    /// Only threads that are not archived (the default).
+    #[default]
+    Active,
+    /// Only archived threads.
+    Archived,
+    /// Both.
+    All,
+}
+
+impl ArchivedFilter {
+    /// The query-string spelling: `false`, `true`, `all`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Active => "false",
+            Self::Archived => "true",
+            Self::All => "all",
+        }
+    }
+}
+
+/// Filters of a thread list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ThreadFilter {
+    /// Archive state.
+    pub archived: ArchivedFilter,
+    /// `Some(true)`: only pinned; `Some(false)`: only unpinned; `None`: both.
+    pub pinned: Option<bool>,
+}
