@@ -192,7 +192,7 @@ async fn admin_connection(admin_url: &str) -> DatabaseConnection {
     options
         .max_connections(1)
         .connect_timeout(Duration::from_secs(5))
-        .acquire_timeout(Duration::from_secs(120))
+        .acquire_timeout(Duration::from_secs(5))
         .sqlx_logging(false);
     match Database::connect(options).await {
         Ok(conn) => conn,
