@@ -146,6 +146,24 @@ pub struct Settings {
     #[arg(long, env = "MIGRATE_ON_START", default_value_t = true, action = clap::ArgAction::Set, global = true)]
     pub migrate_on_start: bool,
 
+    /// Requests per minute each user may make, sustained (0 disables rate limiting).
+    #[arg(
+        long,
+        env = "RATE_LIMIT_PER_MINUTE",
+        default_value_t = 1200,
+        global = true
+    )]
+    pub rate_limit_per_minute: u32,
+
+    /// Requests each user may make at once, on top of the sustained rate.
+    #[arg(long, env = "RATE_LIMIT_BURST", default_value_t = 100, global = true)]
+    pub rate_limit_burst: u32,
+
+    /// Seconds a client has to send its request head, and then its body, before the
+    /// connection is closed (head) or answered 408 (body).
+    #[arg(long, env = "CLIENT_TIMEOUT_SECS", default_value_t = 15, global = true)]
+    pub client_timeout_secs: u64,
+
     /// Largest message `content`, in bytes of its JSON serialization.
     #[arg(long, env = "MAX_CONTENT_BYTES", default_value_t = domain::Limits::DEFAULT_MAX_CONTENT_BYTES, global = true)]
     pub max_content_bytes: usize,
@@ -186,6 +204,9 @@ impl std::fmt::Debug for Settings {
             .field("db_max_connections", &self.db_max_connections)
             .field("db_acquire_timeout_secs", &self.db_acquire_timeout_secs)
             .field("migrate_on_start", &self.migrate_on_start)
+            .field("rate_limit_per_minute", &self.rate_limit_per_minute)
+            .field("rate_limit_burst", &self.rate_limit_burst)
+            .field("client_timeout_secs", &self.client_timeout_secs)
             .field("max_content_bytes", &self.max_content_bytes)
             .field("dev_secret_file", &self.dev_secret_file)
             .field("log_format", &self.log_format)

@@ -48,6 +48,12 @@ pub enum ApiError {
     /// No such route.
     #[error("no such route")]
     RouteNotFound,
+    /// The caller exceeded their request rate; retry after this many seconds.
+    #[error("rate limited")]
+    RateLimited(u64),
+    /// The client took too long to send its body.
+    #[error("request timeout")]
+    RequestTimeout,
 }
 
 /// An RFC 9457 problem document with our `code` (and `field` for validation errors).
@@ -97,6 +103,8 @@ impl ApiError {
             Self::UntrustedOrigin => "untrusted_origin",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::RouteNotFound => "not_found",
+            Self::RateLimited(_) => "rate_limited",
+            Self::RequestTimeout => "request_timeout",
         }
     }
 
@@ -144,6 +152,10 @@ impl ApiError {
             }
             Self::MethodNotAllowed => "This route does not support this method.".into(),
             Self::RouteNotFound => "No such route.".into(),
+            Self::RateLimited(secs) => {
+                format!("Too many requests; retry in {secs} s (see Retry-After).")
+            }
+            Self::RequestTimeout => "The request body did not arrive in time.".into(),
         }
     }
 
@@ -190,6 +202,8 @@ impl ResponseError for ApiError {
             Self::UntrustedOrigin => StatusCode::FORBIDDEN,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::RouteNotFound => StatusCode::NOT_FOUND,
+            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
         }
     }
 
@@ -207,6 +221,9 @@ impl ResponseError for ApiError {
             }
             Self::Auth(_) => {
                 response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+            }
+            Self::RateLimited(secs) => {
+                response.insert_header((header::RETRY_AFTER, *secs));
             }
             _ => {}
         }

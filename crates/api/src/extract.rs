@@ -17,6 +17,7 @@ use auth::{AuthError, Authenticator, Credential};
 use domain::{IfMatch, MessageId, Principal, ThreadId, Version};
 
 use crate::error::ApiError;
+use crate::rate_limit::UserRateLimiter;
 
 /// Cookie names Better Auth uses for its session token (plain and `__Secure-`).
 pub const SESSION_COOKIES: [&str; 2] = [
@@ -128,6 +129,11 @@ impl FromRequest for AuthUser {
             let principal = authenticator.authenticate(&credential).await?;
             // For the request log line.
             req.extensions_mut().insert(principal.clone());
+            if let Some(limiter) = req.app_data::<web::Data<UserRateLimiter>>() {
+                limiter.check(&principal.user_id).map_err(|wait| {
+                    ApiError::RateLimited(wait.as_secs_f64().ceil().max(1.0) as u64)
+                })?;
+            }
             Ok(AuthUser(principal))
         })
     }
@@ -143,6 +149,10 @@ impl BodyLimit {
     /// Batch appends: 16 MiB.
     pub const BATCH: Self = Self(16 * 1024 * 1024);
 }
+
+/// How long a client may take to send its body.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyTimeout(pub std::time::Duration);
 
 /// A JSON body parsed into `T`.
 ///
@@ -236,6 +246,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<usize>().ok());
+        let timeout = req
+            .app_data::<BodyTimeout>()
+            .map_or(std::time::Duration::from_secs(15), |t| t.0);
         let mut payload = payload.take();
         Box::pin(async move {
             if !json {
@@ -244,17 +257,26 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
             if declared.is_some_and(|n| n > limit) {
                 return Err(ApiError::PayloadTooLarge(limit));
             }
-            let mut body = BytesMut::with_capacity(declared.unwrap_or(0).min(limit));
-            while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|e| match e {
-                    actix_web::error::PayloadError::Overflow => ApiError::PayloadTooLarge(limit),
-                    other => ApiError::MalformedJson(other.to_string()),
-                })?;
-                if body.len() + chunk.len() > limit {
-                    return Err(ApiError::PayloadTooLarge(limit));
+            let read = async {
+                let mut body = BytesMut::with_capacity(declared.unwrap_or(0).min(limit));
+                while let Some(chunk) = payload.next().await {
+                    let chunk = chunk.map_err(|e| match e {
+                        actix_web::error::PayloadError::Overflow => {
+                            ApiError::PayloadTooLarge(limit)
+                        }
+                        other => ApiError::MalformedJson(other.to_string()),
+                    })?;
+                    if body.len() + chunk.len() > limit {
+                        return Err(ApiError::PayloadTooLarge(limit));
+                    }
+                    body.extend_from_slice(&chunk);
                 }
-                body.extend_from_slice(&chunk);
-            }
+                Ok(body)
+            };
+            // A client trickling its body cannot hold a worker forever.
+            let body = tokio::time::timeout(timeout, read)
+                .await
+                .map_err(|_| ApiError::RequestTimeout)??;
             parse_json(&body).map(JsonBody)
         })
     }

@@ -120,7 +120,7 @@ type ErrorResponse = (
     Option<(&'static str, &'static str)>,
 );
 
-const RESPONSES: [ErrorResponse; 11] = [
+const RESPONSES: [ErrorResponse; 13] = [
     (
         "BadRequest",
         "Unparseable input: malformed JSON, an id that is not a UUID, a garbage or foreign cursor, an unparseable query value.",
@@ -170,6 +170,16 @@ const RESPONSES: [ErrorResponse; 11] = [
         "ServiceUnavailable",
         "The database or the credential store cannot be reached; retry later.",
         Some(("Retry-After", "Seconds to wait before retrying.")),
+    ),
+    (
+        "TooManyRequests",
+        "The caller's request rate is over the limit.",
+        Some(("Retry-After", "Seconds to wait before retrying.")),
+    ),
+    (
+        "RequestTimeout",
+        "The request body did not arrive within the client timeout.",
+        None,
     ),
     (
         "MethodNotAllowed",
@@ -240,6 +250,7 @@ impl Modify for ErrorResponses {
                     .is_some_and(|ps| ps.iter().any(|p| p.name == "cursor"));
                 let has_body = op.request_body.is_some();
                 add(op, "401", "Unauthorized");
+                add(op, "429", "TooManyRequests");
                 if unsafe_method {
                     add(op, "403", "Forbidden");
                 }
@@ -250,6 +261,7 @@ impl Modify for ErrorResponses {
                     add(op, "404", "NotFound");
                 }
                 if has_body {
+                    add(op, "408", "RequestTimeout");
                     add(op, "413", "PayloadTooLarge");
                     add(op, "415", "UnsupportedMediaType");
                 }

@@ -19,10 +19,11 @@ use infra_postgres::{Store, StoreOptions};
 
 use crate::config::Settings;
 use crate::error::ApiError;
-use crate::extract::{BodyLimit, TrustedOrigins};
+use crate::extract::{BodyLimit, BodyTimeout, TrustedOrigins};
 use crate::metrics::{Metrics, PoolStats};
 use crate::middleware::request_id_and_log;
 use crate::openapi;
+use crate::rate_limit::UserRateLimiter;
 use crate::routes::{self, export, health, me, messages, threads};
 use crate::state::AppState;
 
@@ -331,6 +332,11 @@ impl Application {
             Metrics::new(Some(probe)).map_err(|e| StartupError::Auth(format!("metrics: {e}")))?,
         );
         let origins = TrustedOrigins::new(&settings.trusted_origins);
+        let limiter = web::Data::new(UserRateLimiter::new(
+            settings.rate_limit_per_minute,
+            settings.rate_limit_burst,
+        ));
+        let client_timeout = Duration::from_secs(settings.client_timeout_secs.max(1));
         let listener =
             TcpListener::bind(settings.listen_addr).map_err(|source| StartupError::Bind {
                 addr: settings.listen_addr,
@@ -347,6 +353,8 @@ impl Application {
                 .app_data(origins.clone())
                 .app_data(metrics.clone())
                 .app_data(BodyLimit::DEFAULT)
+                .app_data(BodyTimeout(client_timeout))
+                .app_data(limiter.clone())
                 .app_data(
                     web::QueryConfig::default()
                         .error_handler(|err, _| ApiError::InvalidQuery(err.to_string()).into()),
@@ -364,6 +372,11 @@ impl Application {
             addr: settings.listen_addr,
             source,
         })?
+        // Slow clients cannot hold connections: the request head must arrive in time, and
+        // idle keep-alive connections are closed.
+        .client_request_timeout(client_timeout)
+        .client_disconnect_timeout(Duration::from_secs(5))
+        .keep_alive(Duration::from_secs(75))
         .shutdown_timeout(30)
         .run();
         tracing::info!(%addr, database = %url, "chat-history is listening");

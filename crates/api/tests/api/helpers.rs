@@ -150,6 +150,8 @@ pub fn test_settings(database_url: &str) -> Settings {
     settings.jwt_audience = None;
     settings.trusted_origins = vec![TRUSTED_ORIGIN.to_owned()];
     settings.migrate_on_start = true;
+    // Tests make requests in quick succession; the limiter has tests of its own.
+    settings.rate_limit_per_minute = 0;
     settings
 }
 
@@ -170,8 +172,15 @@ pub async fn start(settings: Settings) -> (String, ServerHandle) {
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// Like [`spawn_app`], with settings adjusted by `adjust`.
+pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let db = TestDb::new(backend).await;
-    let (address, handle) = start(test_settings(&db.url)).await;
+    let mut settings = test_settings(&db.url);
+    adjust(&mut settings);
+    let (address, handle) = start(settings).await;
     TestApp {
         address,
         db,

@@ -1,5 +1,6 @@
 //! HTTP tests: the real server on a random port, a fresh database of each backend.
 
+mod abuse;
 mod errors;
 mod export;
 mod helpers;
