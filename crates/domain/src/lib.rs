@@ -34,9 +34,9 @@ pub use ports::{MessageRepository, ThreadRepository};
 #[cfg(any(test, feature = "mock"))]
 pub use ports::{MockMessageRepository, MockThreadRepository};
 pub use services::{Created, IfMatch, MessageService, ThreadService};
-pub use session::{AuthMethod, Principal, SessionRecord, SessionStore};
 #[cfg(any(test, feature = "mock"))]
 pub use session::MockSessionStore;
+pub use session::{AuthMethod, Principal, SessionRecord, SessionStore};
 pub use thread::{ArchivedFilter, NewThread, Thread, ThreadFilter, ThreadPatch};
 pub use time::Timestamp;
 pub use values::{Limits, MessageContent, Metadata, Role, Sources, ThreadTitle, Version};
