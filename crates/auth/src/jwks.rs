@@ -93,16 +93,26 @@ impl JwksCache {
     /// Errors: [`AuthError::Unavailable`] when the set is needed, cannot be fetched, and no
     /// cached key matches.
     pub(crate) async fn keys_for(&self, kid: Option<&str>) -> Result<Vec<Arc<JwksKey>>, AuthError> {
-        if let Some(set) = self.snapshot()
-            && !self.is_stale(&set)
-        {
+        let mut held = None;
+        if let Some(set) = self.snapshot() {
             let found = matching(&set, kid);
             if !found.is_empty() {
-                return Ok(found);
+                if !self.is_stale(&set) {
+                    return Ok(found);
+                }
+                // Stale: refresh it, unless another request is already doing so; then
+                // keep using the stale keys rather than queueing behind that fetch.
+                match self.fetching.try_lock() {
+                    Ok(guard) => held = Some(guard),
+                    Err(_) => return Ok(found),
+                }
             }
         }
 
-        let mut attempts = self.fetching.lock().await;
+        let mut attempts = match held {
+            Some(guard) => guard,
+            None => self.fetching.lock().await,
+        };
         // Another request may have fetched while this one waited for the lock.
         let cached = self.snapshot();
         let found = cached

@@ -1017,6 +1017,26 @@ async fn a_key_added_to_the_jwks_is_picked_up_by_a_refetch() {
 }
 
 #[tokio::test]
+async fn a_key_removed_from_the_jwks_stops_verifying_once_the_cache_is_stale() {
+    let server = JwksServer::start(key_set(&[test_jwk()])).await;
+    let config = AuthConfig {
+        jwks_refetch_interval: Duration::ZERO,
+        jwks_max_age: Duration::ZERO,
+        ..jwks_config(&server.url)
+    };
+    let auth = authenticator(config);
+    let token = eddsa(Some(KID), &claims("alice"));
+    assert_user(
+        auth.authenticate(&bearer(token.clone())).await,
+        "alice",
+        AuthMethod::Jwt,
+    );
+    server.serve(key_set(&[]));
+    assert_invalid(auth.authenticate(&bearer(token)).await);
+    assert_eq!(server.hits(), 2);
+}
+
+#[tokio::test]
 async fn refetches_for_unknown_kids_are_rate_limited() {
     let server = JwksServer::start(key_set(&[test_jwk()])).await;
     let auth = jwks_authenticator(&server);
