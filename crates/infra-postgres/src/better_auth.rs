@@ -6,16 +6,16 @@
 //! lets its users rename tables and columns (`session: { modelName, fields }`); the
 //! defaults are Better Auth's own (lower-case unquoted table, camelCase quoted columns).
 
-use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, RuntimeErr,
-    Statement,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement,
 };
 
 use domain::{SessionRecord, SessionStore, StoreError, Timestamp, UserId};
+
+use crate::error::store_error;
 
 /// The names of Better Auth's session table and of the columns read from it. Each is a
 /// plain SQL identifier (`[A-Za-z_][A-Za-z0-9_]*`, at most 63 bytes); the table may be
@@ -44,25 +44,16 @@ impl Default for BetterAuthNames {
 }
 
 /// A configured name that is not a plain SQL identifier.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{setting}: {value:?} is not a plain SQL identifier ([A-Za-z_][A-Za-z0-9_]*, at most 63 bytes)"
+)]
 pub struct InvalidName {
     /// The environment variable that holds the name.
     pub setting: &'static str,
     /// The rejected value.
     pub value: String,
 }
-
-impl fmt::Display for InvalidName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}: {:?} is not a plain SQL identifier ([A-Za-z_][A-Za-z0-9_]*, at most 63 bytes)",
-            self.setting, self.value
-        )
-    }
-}
-
-impl std::error::Error for InvalidName {}
 
 impl BetterAuthNames {
     /// Checks every name; the error names the setting to fix.
@@ -119,19 +110,12 @@ fn quote(identifier: &str) -> String {
 }
 
 /// A URL this adapter cannot use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "BETTER_AUTH_DATABASE_URL / DATABASE_URL: Better Auth sessions are read from PostgreSQL \
+     only (postgres:// or postgresql://)"
+)]
 pub struct UnsupportedDatabase;
-
-impl fmt::Display for UnsupportedDatabase {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(
-            "BETTER_AUTH_DATABASE_URL / DATABASE_URL: Better Auth sessions are read from \
-             PostgreSQL only (postgres:// or postgresql://)",
-        )
-    }
-}
-
-impl std::error::Error for UnsupportedDatabase {}
 
 /// [`SessionStore`] over Better Auth's `session` table in PostgreSQL, with its own small
 /// connection pool.
@@ -232,40 +216,9 @@ impl SessionStore for BetterAuthSessionStore {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("session expiry out of range")]
 struct OutOfRange;
-
-impl fmt::Display for OutOfRange {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("session expiry out of range")
-    }
-}
-
-impl std::error::Error for OutOfRange {}
-
-/// Connection-level failures are `Unavailable` (retrying may help); the rest, such as a
-/// missing table, are `Unexpected`.
-fn store_error(err: DbErr) -> StoreError {
-    let unavailable = match &err {
-        DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => true,
-        DbErr::Query(RuntimeErr::SqlxError(e)) | DbErr::Exec(RuntimeErr::SqlxError(e)) => {
-            matches!(
-                e.as_ref(),
-                sea_orm::sqlx::Error::Io(_)
-                    | sea_orm::sqlx::Error::Tls(_)
-                    | sea_orm::sqlx::Error::PoolTimedOut
-                    | sea_orm::sqlx::Error::PoolClosed
-                    | sea_orm::sqlx::Error::WorkerCrashed
-            )
-        }
-        _ => false,
-    };
-    if unavailable {
-        StoreError::Unavailable(Box::new(err))
-    } else {
-        StoreError::unexpected(err)
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,127 @@
+//! The connection handle shared by the repositories, and the SQL pieces that differ by
+//! backend or repeat across statements.
+
+use domain::{StoreError, ThreadId, Timestamp, UserId};
+use sea_orm::sea_query::{Expr, ExprTrait, Query, SelectStatement, Value};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,
+    QuerySelect, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
+
+use crate::entity::thread;
+use crate::error::store_error;
+
+/// A pool of connections to one database, with its backend.
+#[derive(Debug, Clone)]
+pub(crate) struct Db {
+    conn: DatabaseConnection,
+    backend: DbBackend,
+}
+
+impl Db {
+    pub(crate) fn new(conn: DatabaseConnection) -> Self {
+        let backend = conn.get_database_backend();
+        Self { conn, backend }
+    }
+
+    /// The pool. Never handed out of the crate.
+    pub(crate) fn conn(&self) -> &DatabaseConnection {
+        &self.conn
+    }
+
+    pub(crate) fn into_conn(self) -> DatabaseConnection {
+        self.conn
+    }
+
+    pub(crate) fn backend(&self) -> DbBackend {
+        self.backend
+    }
+
+    /// A timestamp as a bind value.
+    ///
+    /// PostgreSQL gets a `timestamptz`. SQLite has no time type: sqlx would write
+    /// `DateTime<Utc>` with as many fractional digits as needed (none, 3, 6 or 9), and such
+    /// text only sorts chronologically by accident. We therefore write every timestamp as
+    /// fixed-width RFC 3339 text with exactly six fractional digits and a `Z`
+    /// (`2026-11-24T10:15:30.123456Z`), which compares correctly as text in `ORDER BY`,
+    /// `MAX()` and keyset comparisons, and which sqlx reads back as `DateTime<Utc>`.
+    pub(crate) fn timestamp(&self, at: Timestamp) -> Value {
+        match self.backend {
+            DbBackend::Sqlite => Value::String(Some(at.to_rfc3339())),
+            _ => Value::ChronoDateTimeUtc(Some(at.as_datetime())),
+        }
+    }
+
+    /// An optional timestamp as a bind value; `None` is a NULL of the right type.
+    pub(crate) fn timestamp_or_null(&self, at: Option<Timestamp>) -> Value {
+        match (at, self.backend) {
+            (Some(at), _) => self.timestamp(at),
+            (None, DbBackend::Sqlite) => Value::String(None),
+            (None, _) => Value::ChronoDateTimeUtc(None),
+        }
+    }
+
+    /// Starts a transaction that will write. On SQLite it is `BEGIN IMMEDIATE`, which takes
+    /// the write lock at once (waiting up to the busy timeout) instead of at the first write,
+    /// so a transaction never has to upgrade a read snapshot that another writer has made
+    /// stale. On PostgreSQL it is a plain `BEGIN` (read committed): row locks taken by the
+    /// first `UPDATE` serialize writers of one thread.
+    pub(crate) async fn begin_write(&self) -> Result<DatabaseTransaction, StoreError> {
+        let options = TransactionOptions {
+            sqlite_transaction_mode: (self.backend == DbBackend::Sqlite)
+                .then_some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        };
+        self.conn
+            .begin_with_options(options)
+            .await
+            .map_err(store_error)
+    }
+}
+
+/// `max(version + 1, now in microseconds)` in portable SQL: the rule of
+/// [`domain::Version`], applied in the same statement as the write.
+pub(crate) fn next_version<C>(column: C, now: Timestamp) -> Expr
+where
+    C: sea_orm::sea_query::IntoColumnRef,
+{
+    let now = now.as_micros();
+    let incremented = Expr::col(column).add(1i64);
+    Expr::case(incremented.clone().gt(now), incremented)
+        .finally(now)
+        .into()
+}
+
+/// `SELECT id FROM chat_threads WHERE id = $thread AND user_id = $user`: the ownership
+/// scope of every statement on messages (`thread_id IN (...)`).
+pub(crate) fn owned_thread(user: &UserId, thread: ThreadId) -> SelectStatement {
+    Query::select()
+        .column((thread::Entity, thread::Column::Id))
+        .from(thread::Entity)
+        .and_where(Expr::col((thread::Entity, thread::Column::Id)).eq(*thread.as_uuid()))
+        .and_where(Expr::col((thread::Entity, thread::Column::UserId)).eq(user.as_str()))
+        .to_owned()
+}
+
+/// Whether the user has this thread.
+pub(crate) async fn thread_exists<C: ConnectionTrait>(
+    conn: &C,
+    user: &UserId,
+    thread: ThreadId,
+) -> Result<bool, StoreError> {
+    let found = thread::Entity::find()
+        .select_only()
+        .column(thread::Column::Id)
+        .filter(Expr::col((thread::Entity, thread::Column::Id)).eq(*thread.as_uuid()))
+        .filter(Expr::col((thread::Entity, thread::Column::UserId)).eq(user.as_str()))
+        .into_tuple::<uuid::Uuid>()
+        .one(conn)
+        .await
+        .map_err(store_error)?;
+    Ok(found.is_some())
+}
+
+/// A page size as SQL can bind it (sea-query binds `LIMIT` as a signed 64-bit integer).
+pub(crate) fn sql_limit(limit: u64) -> u64 {
+    Ord::min(limit, i64::MAX.unsigned_abs())
+}

@@ -1,0 +1,89 @@
+//! Translation of SeaORM/sqlx errors into [`StoreError`] at the crate boundary.
+//!
+//! The backend error travels only as the `source` of the [`StoreError`] (for the logs); the
+//! `Display` of what goes upward is the domain's fixed text, never SQL or driver detail.
+
+use std::ops::Deref;
+
+use domain::{DomainError, StoreError};
+use sea_orm::{DbErr, RuntimeErr, SqlErr, sqlx};
+use uuid::Uuid;
+
+/// Classifies a database error.
+pub(crate) fn store_error(err: DbErr) -> StoreError {
+    if let Some(SqlErr::UniqueConstraintViolation(_)) = err.sql_err() {
+        return StoreError::AlreadyExists;
+    }
+    let transient = match &err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            is_transient(e)
+        }
+        _ => false,
+    };
+    if transient {
+        StoreError::Unavailable(Box::new(err))
+    } else {
+        StoreError::Unexpected(Box::new(err))
+    }
+}
+
+/// Errors after which retrying later may succeed: the database is unreachable, shutting
+/// down, out of connections, or (SQLite) still locked by another writer after the busy
+/// timeout. PostgreSQL serialization failures and deadlocks are retryable too.
+fn is_transient(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            let code = code.deref();
+            // PostgreSQL SQLSTATE classes 08 (connection exception) and 53 (insufficient
+            // resources), operator intervention, serialization failure, deadlock.
+            code.starts_with("08")
+                || code.starts_with("53")
+                || matches!(code, "57P01" | "57P02" | "57P03" | "40001" | "40P01")
+                // SQLite: SQLITE_BUSY and SQLITE_LOCKED with their extended codes.
+                || matches!(code, "5" | "6" | "261" | "262" | "517" | "773")
+        }),
+        _ => false,
+    }
+}
+
+/// A row that the domain refuses: a broken invariant in storage, reported as
+/// [`StoreError::Unexpected`]. Carries the table, the row id and the rule that failed,
+/// never the offending content.
+#[derive(Debug, thiserror::Error)]
+#[error("stored {table} row {id} is invalid: {reason}")]
+pub(crate) struct InvalidRow {
+    table: &'static str,
+    id: Uuid,
+    reason: String,
+}
+
+impl InvalidRow {
+    pub(crate) fn store_error(table: &'static str, id: Uuid, err: &DomainError) -> StoreError {
+        StoreError::unexpected(Self {
+            table,
+            id,
+            reason: err.to_string(),
+        })
+    }
+}
+
+/// A caller broke a precondition of a port method that the types cannot express.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct Misuse(pub(crate) &'static str);
+
+/// A URL that names no backend this adapter serves.
+#[derive(Debug, thiserror::Error)]
+#[error("unsupported database URL: expected postgres://, postgresql:// or sqlite:")]
+pub(crate) struct UnsupportedUrl;
+
+/// The SQLite database file's directory could not be created.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot create the directory of the SQLite database")]
+pub(crate) struct CreateDirectory(#[source] pub(crate) std::io::Error);

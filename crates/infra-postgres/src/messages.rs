@@ -1,0 +1,412 @@
+//! [`MessageRepository`] over SeaORM.
+
+use async_trait::async_trait;
+use domain::{
+    Message, MessageId, MessageListQuery, MessagePatch, MessageRepository, SortOrder, StoreError,
+    ThreadId, Timestamp, UserId, Version,
+};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, Query};
+use sea_orm::{
+    ConnectionTrait, DatabaseTransaction, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+
+use crate::convert::{message_from_row, messages_from_rows};
+use crate::db::{Db, next_version, owned_thread, sql_limit, thread_exists};
+use crate::entity::message::{self, Column};
+use crate::entity::thread;
+use crate::error::{Misuse, store_error};
+
+/// Rows per multi-row `INSERT` (9 bind values each), far below the bind-parameter limits
+/// of both backends (65535 on PostgreSQL, 32766 on SQLite).
+const INSERT_CHUNK: usize = 1_000;
+
+/// Ids per `IN (...)` list, for the same reason.
+const LOOKUP_CHUNK: usize = 1_000;
+
+/// Messages in `chat_messages`. Every statement is scoped to the user through the thread:
+/// `thread_id = $thread AND thread_id IN (SELECT id FROM chat_threads WHERE id = $thread
+/// AND user_id = $user)`.
+#[derive(Debug, Clone)]
+pub struct SeaOrmMessageRepository {
+    db: Db,
+}
+
+/// `thread_id = $thread AND thread_id IN (<the user's thread>)`.
+fn in_users_thread(user: &UserId, thread: ThreadId) -> Expr {
+    let thread_id = Expr::col((message::Entity, Column::ThreadId));
+    thread_id
+        .clone()
+        .eq(*thread.as_uuid())
+        .and(thread_id.in_subquery(owned_thread(user, thread)))
+}
+
+/// `id = $id AND <in_users_thread>`.
+fn message_scope(user: &UserId, thread: ThreadId, id: MessageId) -> Expr {
+    Expr::col((message::Entity, Column::Id))
+        .eq(*id.as_uuid())
+        .and(in_users_thread(user, thread))
+}
+
+/// `id = $thread AND user_id = $user` on `chat_threads`.
+fn thread_scope(user: &UserId, thread: ThreadId) -> Expr {
+    Expr::col((thread::Entity, thread::Column::Id))
+        .eq(*thread.as_uuid())
+        .and(Expr::col((thread::Entity, thread::Column::UserId)).eq(user.as_str()))
+}
+
+impl SeaOrmMessageRepository {
+    pub(crate) fn new(db: Db) -> Self {
+        Self { db }
+    }
+
+    /// Sets the thread's `updated_at = now` and grows its version, which also locks its row
+    /// until the transaction ends (serializing writers of one thread) and checks that the
+    /// user owns it.
+    ///
+    /// Errors: `NotFound` when the thread is missing or another user's.
+    async fn touch_thread(
+        &self,
+        txn: &DatabaseTransaction,
+        user: &UserId,
+        thread: ThreadId,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let update = Query::update()
+            .table(thread::Entity)
+            .value(thread::Column::UpdatedAt, self.db.timestamp(now))
+            .value(
+                thread::Column::Version,
+                next_version(thread::Column::Version, now),
+            )
+            .and_where(thread_scope(user, thread))
+            .to_owned();
+        let result = txn.execute(&update).await.map_err(store_error)?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn message_exists<C: ConnectionTrait>(
+        conn: &C,
+        user: &UserId,
+        thread: ThreadId,
+        id: MessageId,
+    ) -> Result<bool, StoreError> {
+        let found = message::Entity::find()
+            .select_only()
+            .column(Column::Id)
+            .filter(message_scope(user, thread, id))
+            .into_tuple::<uuid::Uuid>()
+            .one(conn)
+            .await
+            .map_err(store_error)?;
+        Ok(found.is_some())
+    }
+
+    async fn insert_messages(
+        &self,
+        txn: &DatabaseTransaction,
+        thread: ThreadId,
+        messages: &[Message],
+    ) -> Result<(), StoreError> {
+        let db = &self.db;
+        for chunk in messages.chunks(INSERT_CHUNK) {
+            let mut insert = Query::insert();
+            insert.into_table(message::Entity).columns([
+                Column::Id,
+                Column::ThreadId,
+                Column::Role,
+                Column::Content,
+                Column::Sources,
+                Column::Metadata,
+                Column::CreatedAt,
+                Column::UpdatedAt,
+                Column::Version,
+            ]);
+            for m in chunk {
+                insert
+                    .values([
+                        Expr::val(*m.id.as_uuid()),
+                        Expr::val(*thread.as_uuid()),
+                        Expr::val(m.role.as_str()),
+                        Expr::val(m.content.as_str()),
+                        Expr::val(m.sources.to_value()),
+                        Expr::val(m.metadata.to_value()),
+                        Expr::val(db.timestamp(m.created_at)),
+                        Expr::val(db.timestamp(m.updated_at)),
+                        Expr::val(m.version.get()),
+                    ])
+                    .map_err(StoreError::unexpected)?;
+            }
+            txn.execute(&insert).await.map_err(store_error)?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl MessageRepository for SeaOrmMessageRepository {
+    async fn append_messages(
+        &self,
+        user: &UserId,
+        thread: ThreadId,
+        messages: Vec<Message>,
+        now: Timestamp,
+    ) -> Result<Vec<Message>, StoreError> {
+        let db = &self.db;
+        if messages.iter().any(|m| m.thread_id != thread) {
+            return Err(StoreError::unexpected(Misuse(
+                "append_messages was given a message of another thread",
+            )));
+        }
+        let (Some(first), Some(count)) = (
+            messages.iter().map(|m| m.created_at).min(),
+            i64::try_from(messages.len()).ok(),
+        ) else {
+            // Nothing to append: only the thread has to exist.
+            return if thread_exists(db.conn(), user, thread).await? {
+                Ok(messages)
+            } else {
+                Err(StoreError::NotFound)
+            };
+        };
+
+        let txn = db.begin_write().await?;
+        // (1) Write first: this locks the thread's row (and, on SQLite, the database, already
+        // taken by BEGIN IMMEDIATE) and checks ownership. `last_message_at` is not changed
+        // by this statement, so RETURNING gives the value before this append.
+        let update = Query::update()
+            .table(thread::Entity)
+            .value(
+                thread::Column::MessageCount,
+                Expr::col(thread::Column::MessageCount).add(count),
+            )
+            .value(thread::Column::UpdatedAt, db.timestamp(now))
+            .value(
+                thread::Column::Version,
+                next_version(thread::Column::Version, now),
+            )
+            .and_where(thread_scope(user, thread))
+            .returning_col(thread::Column::LastMessageAt)
+            .to_owned();
+        let row = txn
+            .query_one(&update)
+            .await
+            .map_err(store_error)?
+            .ok_or(StoreError::NotFound)?;
+        let previous_last = row
+            .try_get::<Option<chrono::DateTime<chrono::Utc>>>("", "last_message_at")
+            .map_err(store_error)?
+            .map(Timestamp::from_datetime);
+
+        // (2) The new messages must sort after every message already in the thread: when the
+        // clock of this instance is behind the last append (or a retry raced it), move them
+        // forward, keeping their spacing.
+        let shift = match previous_last {
+            Some(last) if last >= first => last.as_micros() - first.as_micros() + 1,
+            _ => 0,
+        };
+        let stored: Vec<Message> = messages
+            .into_iter()
+            .map(|mut m| {
+                if shift > 0 {
+                    m.created_at = m.created_at.plus_micros(shift);
+                    m.updated_at = m.updated_at.plus_micros(shift);
+                }
+                m
+            })
+            .collect();
+
+        // (3) All rows at once; a primary-key clash aborts the whole transaction.
+        self.insert_messages(&txn, thread, &stored).await?;
+
+        // (4) The newest message is now one of these.
+        let last = stored.iter().map(|m| m.created_at).max();
+        let update = Query::update()
+            .table(thread::Entity)
+            .value(thread::Column::LastMessageAt, db.timestamp_or_null(last))
+            .and_where(thread_scope(user, thread))
+            .to_owned();
+        txn.execute(&update).await.map_err(store_error)?;
+        txn.commit().await.map_err(store_error)?;
+        Ok(stored)
+    }
+
+    async fn get_message(
+        &self,
+        user: &UserId,
+        thread: ThreadId,
+        id: MessageId,
+    ) -> Result<Message, StoreError> {
+        let row = message::Entity::find()
+            .filter(message_scope(user, thread, id))
+            .one(self.db.conn())
+            .await
+            .map_err(store_error)?
+            .ok_or(StoreError::NotFound)?;
+        message_from_row(row)
+    }
+
+    async fn find_messages(
+        &self,
+        user: &UserId,
+        thread: ThreadId,
+        ids: Vec<MessageId>,
+    ) -> Result<Vec<Message>, StoreError> {
+        let mut found = Vec::new();
+        for chunk in ids.chunks(LOOKUP_CHUNK) {
+            let rows = message::Entity::find()
+                .filter(
+                    Expr::col((message::Entity, Column::Id))
+                        .is_in(chunk.iter().map(|id| *id.as_uuid())),
+                )
+                .filter(in_users_thread(user, thread))
+                .all(self.db.conn())
+                .await
+                .map_err(store_error)?;
+            found.extend(messages_from_rows(rows)?);
+        }
+        Ok(found)
+    }
+
+    async fn list_messages(
+        &self,
+        user: &UserId,
+        thread: ThreadId,
+        query: MessageListQuery,
+    ) -> Result<Vec<Message>, StoreError> {
+        let db = &self.db;
+        let mut select = message::Entity::find().filter(in_users_thread(user, thread));
+        if let Some(after) = query.after {
+            let position = Expr::tuple([
+                Expr::col((message::Entity, Column::CreatedAt)),
+                Expr::col((message::Entity, Column::Id)),
+            ]);
+            let key = Expr::tuple([
+                Expr::val(db.timestamp(after.created_at)),
+                Expr::val(*after.id.as_uuid()),
+            ]);
+            select = select.filter(match query.order {
+                SortOrder::Asc => position.gt(key),
+                SortOrder::Desc => position.lt(key),
+            });
+        }
+        select = match query.order {
+            SortOrder::Asc => select
+                .order_by_asc(Column::CreatedAt)
+                .order_by_asc(Column::Id),
+            SortOrder::Desc => select
+                .order_by_desc(Column::CreatedAt)
+                .order_by_desc(Column::Id),
+        };
+        let rows = select
+            .limit(sql_limit(query.limit))
+            .all(db.conn())
+            .await
+            .map_err(store_error)?;
+        // An empty page needs one more look: an empty thread, or no thread at all?
+        if rows.is_empty() && !thread_exists(db.conn(), user, thread).await? {
+            return Err(StoreError::NotFound);
+        }
+        messages_from_rows(rows)
+    }
+
+    async fn update_message(
+        &self,
+        user: &UserId,
+        thread: ThreadId,
+        id: MessageId,
+        patch: MessagePatch,
+        expected: Option<Vec<Version>>,
+        now: Timestamp,
+    ) -> Result<Message, StoreError> {
+        let db = &self.db;
+        let txn = db.begin_write().await?;
+        self.touch_thread(&txn, user, thread, now).await?;
+        if expected.as_ref().is_some_and(Vec::is_empty) {
+            // An empty list of expected versions matches nothing.
+            return Err(if Self::message_exists(&txn, user, thread, id).await? {
+                StoreError::VersionMismatch
+            } else {
+                StoreError::NotFound
+            });
+        }
+        let mut update = Query::update();
+        update.table(message::Entity);
+        if let Some(content) = &patch.content {
+            update.value(Column::Content, content.as_str());
+        }
+        if let Some(sources) = &patch.sources {
+            update.value(Column::Sources, sources.to_value());
+        }
+        if let Some(metadata) = &patch.metadata {
+            update.value(Column::Metadata, metadata.to_value());
+        }
+        update
+            .value(Column::UpdatedAt, db.timestamp(now))
+            .value(Column::Version, next_version(Column::Version, now))
+            .and_where(message_scope(user, thread, id));
+        if let Some(versions) = &expected {
+            update.and_where(Expr::col(Column::Version).is_in(versions.iter().map(Version::get)));
+        }
+        update.returning_all();
+        let Some(row) = txn.query_one(&update).await.map_err(store_error)? else {
+            // Dropping the transaction rolls the thread's bump back.
+            return Err(
+                if expected.is_some() && Self::message_exists(&txn, user, thread, id).await? {
+                    StoreError::VersionMismatch
+                } else {
+                    StoreError::NotFound
+                },
+            );
+        };
+        let row = message::Model::from_query_result(&row, "").map_err(store_error)?;
+        let message = message_from_row(row)?;
+        txn.commit().await.map_err(store_error)?;
+        Ok(message)
+    }
+
+    async fn delete_message(
+        &self,
+        user: &UserId,
+        thread: ThreadId,
+        id: MessageId,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().await?;
+        self.touch_thread(&txn, user, thread, now).await?;
+        let delete = Query::delete()
+            .from_table(message::Entity)
+            .and_where(message_scope(user, thread, id))
+            .to_owned();
+        let result = txn.execute(&delete).await.map_err(store_error)?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        // Recount rather than decrement: exact whatever happened before.
+        let of_thread = |column: Expr| {
+            Query::select()
+                .expr(column)
+                .from(message::Entity)
+                .and_where(Expr::col((message::Entity, Column::ThreadId)).eq(*thread.as_uuid()))
+                .to_owned()
+        };
+        let update = Query::update()
+            .table(thread::Entity)
+            .value(
+                thread::Column::MessageCount,
+                of_thread(Func::count(Expr::col((message::Entity, Column::Id))).into()),
+            )
+            .value(
+                thread::Column::LastMessageAt,
+                of_thread(Func::max(Expr::col((message::Entity, Column::CreatedAt))).into()),
+            )
+            .and_where(thread_scope(user, thread))
+            .to_owned();
+        txn.execute(&update).await.map_err(store_error)?;
+        txn.commit().await.map_err(store_error)?;
+        Ok(())
+    }
+}

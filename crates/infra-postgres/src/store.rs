@@ -1,0 +1,202 @@
+//! Connecting, migrating and handing out the repositories.
+
+use std::num::NonZeroUsize;
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use domain::{MessageRepository, StoreError, ThreadRepository};
+use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
+
+use crate::db::Db;
+use crate::error::{CreateDirectory, UnsupportedUrl, store_error};
+use crate::{SeaOrmMessageRepository, SeaOrmThreadRepository};
+
+/// Which database a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// PostgreSQL (`postgres://` or `postgresql://`): production.
+    Postgres,
+    /// SQLite (`sqlite:`): the embedded default.
+    Sqlite,
+}
+
+impl Backend {
+    /// The backend a database URL names, if this adapter serves it.
+    pub fn from_url(url: &str) -> Option<Self> {
+        let lower = url.trim_start().to_ascii_lowercase();
+        if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
+            Some(Self::Postgres)
+        } else if lower.starts_with("sqlite:") {
+            Some(Self::Sqlite)
+        } else {
+            None
+        }
+    }
+
+    /// `postgres` or `sqlite`, for logs and metrics.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Postgres => "postgres",
+            Self::Sqlite => "sqlite",
+        }
+    }
+}
+
+/// Connection pool settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// Most connections the pool opens (at least 1 is used).
+    pub max_connections: u32,
+    /// How long a query waits for a free connection before failing with
+    /// [`StoreError::Unavailable`]. On SQLite this is also the busy timeout: how long a
+    /// writer waits for another writer's lock.
+    pub acquire_timeout: Duration,
+    /// How long opening one connection may take.
+    pub connect_timeout: Duration,
+}
+
+impl StoreOptions {
+    /// Cap of the default pool size; beyond it more connections rarely help one instance.
+    pub const MAX_DEFAULT_CONNECTIONS: u32 = 32;
+
+    /// `2 * cores + 2`, at most [`StoreOptions::MAX_DEFAULT_CONNECTIONS`]: enough to keep
+    /// every core busy while other queries wait on the network or on locks.
+    pub fn default_max_connections() -> u32 {
+        let cores = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+        let cores = u32::try_from(cores).unwrap_or(u32::MAX);
+        cores
+            .saturating_mul(2)
+            .saturating_add(2)
+            .min(Self::MAX_DEFAULT_CONNECTIONS)
+    }
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: Self::default_max_connections(),
+            acquire_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A connection pool to PostgreSQL or SQLite and the repositories over it.
+///
+/// Cheap to clone (the pool is shared). The repositories it hands out keep the pool alive;
+/// [`Store::close`] closes it for all of them.
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: Db,
+}
+
+impl Store {
+    /// Opens a pool to `url` (`postgres://...`, `postgresql://...` or `sqlite:...`).
+    ///
+    /// SQLite connections use WAL journaling, `synchronous = NORMAL`, foreign keys ON
+    /// (required by `ON DELETE CASCADE`) and a busy timeout of `options.acquire_timeout`;
+    /// the directory of the database file is created when missing. Whether a missing file is
+    /// created is up to the URL (`?mode=rwc` creates it). Does not migrate: see
+    /// [`Store::migrate`].
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the database cannot be reached;
+    /// [`StoreError::Unexpected`] for an unsupported or malformed URL or a directory that
+    /// cannot be created.
+    pub async fn connect(url: &str, options: StoreOptions) -> Result<Self, StoreError> {
+        let backend =
+            Backend::from_url(url).ok_or_else(|| StoreError::unexpected(UnsupportedUrl))?;
+        let mut connect = ConnectOptions::new(url.trim_start());
+        connect
+            .max_connections(options.max_connections.max(1))
+            .acquire_timeout(options.acquire_timeout)
+            .connect_timeout(options.connect_timeout)
+            // Statements are traced by SeaORM's spans; sqlx's own log would repeat each one
+            // at INFO.
+            .sqlx_logging(false);
+        match backend {
+            Backend::Postgres => {
+                connect.set_application_name("chat-history");
+            }
+            Backend::Sqlite => {
+                create_sqlite_directory(url.trim_start())?;
+                let busy_timeout = options.acquire_timeout;
+                connect.map_sqlx_sqlite_opts(move |sqlite| {
+                    sqlite
+                        .journal_mode(SqliteJournalMode::Wal)
+                        .synchronous(SqliteSynchronous::Normal)
+                        .foreign_keys(true)
+                        .busy_timeout(busy_timeout)
+                });
+            }
+        }
+        let conn = Database::connect(connect).await.map_err(store_error)?;
+        tracing::debug!(backend = backend.as_str(), "connected to the database");
+        Ok(Self { db: Db::new(conn) })
+    }
+
+    /// Applies pending migrations. On PostgreSQL this happens under an advisory lock, so
+    /// several instances may call it at once (see [`migration::up_locked`]).
+    ///
+    /// # Errors
+    /// `Unavailable` when the database cannot be reached, `Unexpected` when a migration
+    /// fails.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        migration::up_locked(self.db.conn())
+            .await
+            .map_err(store_error)
+    }
+
+    /// Which database this store talks to.
+    pub fn backend(&self) -> Backend {
+        match self.db.backend() {
+            DbBackend::Postgres => Backend::Postgres,
+            _ => Backend::Sqlite,
+        }
+    }
+
+    /// The thread repository over this store's pool.
+    pub fn thread_repository(&self) -> Arc<dyn ThreadRepository> {
+        Arc::new(SeaOrmThreadRepository::new(self.db.clone()))
+    }
+
+    /// The message repository over this store's pool.
+    pub fn message_repository(&self) -> Arc<dyn MessageRepository> {
+        Arc::new(SeaOrmMessageRepository::new(self.db.clone()))
+    }
+
+    /// Closes the pool, waiting for connections in use to be returned. Repositories handed
+    /// out earlier fail with `Unavailable` afterwards. A failure to close cleanly is
+    /// logged, not returned: there is nothing left for the caller to do about it.
+    pub async fn close(self) {
+        if let Err(err) = self.db.into_conn().close().await {
+            tracing::warn!(error = %err, "closing the database pool failed");
+        }
+    }
+
+    /// The pool, for this crate only: SeaORM types never leave it.
+    #[allow(dead_code)]
+    pub(crate) fn connection(&self) -> &DatabaseConnection {
+        self.db.conn()
+    }
+}
+
+/// Creates the directory that will hold the SQLite database file, unless the database lives
+/// in memory.
+fn create_sqlite_directory(url: &str) -> Result<(), StoreError> {
+    let options = SqliteConnectOptions::from_str(url).map_err(StoreError::unexpected)?;
+    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+    let file = options.get_filename();
+    if in_memory || file.as_os_str().is_empty() {
+        return Ok(());
+    }
+    match file.parent() {
+        Some(dir) if dir != Path::new("") && !dir.exists() => {
+            std::fs::create_dir_all(dir).map_err(|err| StoreError::unexpected(CreateDirectory(err)))
+        }
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,228 @@
+//! [`ThreadRepository`] over SeaORM.
+
+use async_trait::async_trait;
+use domain::{
+    ArchivedFilter, StoreError, Thread, ThreadId, ThreadListQuery, ThreadPatch, ThreadRepository,
+    Timestamp, UserId, Version,
+};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, Query};
+use sea_orm::{
+    ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Statement,
+};
+
+use crate::convert::{thread_from_row, threads_from_rows};
+use crate::db::{Db, next_version, sql_limit, thread_exists};
+use crate::entity::thread::{self, Column};
+use crate::error::store_error;
+
+/// Threads in `chat_threads`, every statement scoped by `user_id`.
+#[derive(Debug, Clone)]
+pub struct SeaOrmThreadRepository {
+    db: Db,
+}
+
+impl SeaOrmThreadRepository {
+    pub(crate) fn new(db: Db) -> Self {
+        Self { db }
+    }
+
+    /// `id = $id AND user_id = $user`.
+    fn scope(user: &UserId, id: ThreadId) -> Expr {
+        Expr::col((thread::Entity, Column::Id))
+            .eq(*id.as_uuid())
+            .and(Expr::col((thread::Entity, Column::UserId)).eq(user.as_str()))
+    }
+
+    /// After a conditional update matched no row: was the thread missing, or its version
+    /// not among the expected ones?
+    async fn missing_or_mismatch(&self, user: &UserId, id: ThreadId) -> StoreError {
+        match thread_exists(self.db.conn(), user, id).await {
+            Ok(true) => StoreError::VersionMismatch,
+            Ok(false) => StoreError::NotFound,
+            Err(err) => err,
+        }
+    }
+}
+
+#[async_trait]
+impl ThreadRepository for SeaOrmThreadRepository {
+    async fn insert_thread(&self, thread: &Thread) -> Result<(), StoreError> {
+        let db = &self.db;
+        let insert = Query::insert()
+            .into_table(thread::Entity)
+            .columns([
+                Column::Id,
+                Column::UserId,
+                Column::Title,
+                Column::Metadata,
+                Column::ArchivedAt,
+                Column::PinnedAt,
+                Column::MessageCount,
+                Column::LastMessageAt,
+                Column::CreatedAt,
+                Column::UpdatedAt,
+                Column::Version,
+            ])
+            .values([
+                Expr::val(*thread.id.as_uuid()),
+                Expr::val(thread.user_id.as_str()),
+                Expr::val(thread.title.as_str()),
+                Expr::val(thread.metadata.to_value()),
+                Expr::val(db.timestamp_or_null(thread.archived_at)),
+                Expr::val(db.timestamp_or_null(thread.pinned_at)),
+                Expr::val(thread.message_count),
+                Expr::val(db.timestamp_or_null(thread.last_message_at)),
+                Expr::val(db.timestamp(thread.created_at)),
+                Expr::val(db.timestamp(thread.updated_at)),
+                Expr::val(thread.version.get()),
+            ])
+            .map_err(StoreError::unexpected)?
+            .to_owned();
+        db.conn().execute(&insert).await.map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn get_thread(&self, user: &UserId, id: ThreadId) -> Result<Thread, StoreError> {
+        let row = thread::Entity::find()
+            .filter(Self::scope(user, id))
+            .one(self.db.conn())
+            .await
+            .map_err(store_error)?
+            .ok_or(StoreError::NotFound)?;
+        thread_from_row(row)
+    }
+
+    async fn list_threads(
+        &self,
+        user: &UserId,
+        query: ThreadListQuery,
+    ) -> Result<Vec<Thread>, StoreError> {
+        let db = &self.db;
+        let mut select = thread::Entity::find()
+            .filter(Expr::col((thread::Entity, Column::UserId)).eq(user.as_str()));
+        let archived_at = Expr::col((thread::Entity, Column::ArchivedAt));
+        select = match query.filter.archived {
+            ArchivedFilter::Active => select.filter(archived_at.is_null()),
+            ArchivedFilter::Archived => select.filter(archived_at.is_not_null()),
+            ArchivedFilter::All => select,
+        };
+        let pinned_at = Expr::col((thread::Entity, Column::PinnedAt));
+        select = match query.filter.pinned {
+            Some(true) => select.filter(pinned_at.is_not_null()),
+            Some(false) => select.filter(pinned_at.is_null()),
+            None => select,
+        };
+        if let Some(after) = query.after {
+            // Strictly after in `(updated_at desc, id desc)` order: a smaller pair. The row
+            // comparison is evaluated by both backends and lets PostgreSQL seek the index.
+            select = select.filter(
+                Expr::tuple([
+                    Expr::col((thread::Entity, Column::UpdatedAt)),
+                    Expr::col((thread::Entity, Column::Id)),
+                ])
+                .lt(Expr::tuple([
+                    Expr::val(db.timestamp(after.updated_at)),
+                    Expr::val(*after.id.as_uuid()),
+                ])),
+            );
+        }
+        let rows = select
+            .order_by_desc(Column::UpdatedAt)
+            .order_by_desc(Column::Id)
+            .limit(sql_limit(query.limit))
+            .all(db.conn())
+            .await
+            .map_err(store_error)?;
+        threads_from_rows(rows)
+    }
+
+    async fn update_thread(
+        &self,
+        user: &UserId,
+        id: ThreadId,
+        patch: ThreadPatch,
+        expected: Option<Vec<Version>>,
+        now: Timestamp,
+    ) -> Result<Thread, StoreError> {
+        let db = &self.db;
+        if expected.as_ref().is_some_and(Vec::is_empty) {
+            // An empty list of expected versions matches nothing.
+            return Err(self.missing_or_mismatch(user, id).await);
+        }
+        let mut update = Query::update();
+        update.table(thread::Entity);
+        if let Some(title) = &patch.title {
+            update.value(Column::Title, title.as_str());
+        }
+        if let Some(metadata) = &patch.metadata {
+            update.value(Column::Metadata, metadata.to_value());
+        }
+        // Archiving an archived thread keeps its original `archived_at`; pinning likewise.
+        for (flag, column) in [
+            (patch.archived, Column::ArchivedAt),
+            (patch.pinned, Column::PinnedAt),
+        ] {
+            match flag {
+                Some(true) => {
+                    update.value(
+                        column,
+                        Func::coalesce([Expr::col(column), Expr::val(db.timestamp(now))]),
+                    );
+                }
+                Some(false) => {
+                    update.value(column, db.timestamp_or_null(None));
+                }
+                None => {}
+            }
+        }
+        update
+            .value(Column::UpdatedAt, db.timestamp(now))
+            .value(Column::Version, next_version(Column::Version, now))
+            .and_where(Self::scope(user, id));
+        if let Some(versions) = &expected {
+            update.and_where(Expr::col(Column::Version).is_in(versions.iter().map(Version::get)));
+        }
+        update.returning_all();
+        let row = db.conn().query_one(&update).await.map_err(store_error)?;
+        match row {
+            Some(row) => {
+                let row = thread::Model::from_query_result(&row, "").map_err(store_error)?;
+                thread_from_row(row)
+            }
+            None if expected.is_some() => Err(self.missing_or_mismatch(user, id).await),
+            None => Err(StoreError::NotFound),
+        }
+    }
+
+    async fn delete_thread(&self, user: &UserId, id: ThreadId) -> Result<(), StoreError> {
+        // One statement: the foreign key's ON DELETE CASCADE removes the messages in the
+        // same transaction.
+        let delete = Query::delete()
+            .from_table(thread::Entity)
+            .and_where(Self::scope(user, id))
+            .to_owned();
+        let result = self.db.conn().execute(&delete).await.map_err(store_error)?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn delete_all_threads(&self, user: &UserId) -> Result<u64, StoreError> {
+        let delete = Query::delete()
+            .from_table(thread::Entity)
+            .and_where(Expr::col((thread::Entity, Column::UserId)).eq(user.as_str()))
+            .to_owned();
+        let result = self.db.conn().execute(&delete).await.map_err(store_error)?;
+        Ok(result.rows_affected())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let db = &self.db;
+        db.conn()
+            .query_one_raw(Statement::from_string(db.backend(), "SELECT 1"))
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+}
