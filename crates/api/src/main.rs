@@ -1,1 +1,43 @@
-fn main() {}
+//! The `chat-history` binary: parses the command line and runs the chosen command.
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+use api::{Application, Cli, Command, telemetry};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init(cli.settings.log_format);
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(cli.settings).await,
+        Command::Migrate => api::startup::migrate(&cli.settings).await,
+        Command::DevToken { user_id, ttl_secs } => {
+            api::startup::dev_token(&cli.settings, &user_id, ttl_secs).map(|token| {
+                // A closed stdout is the only failure and leaves nothing to report.
+                let _ = writeln!(std::io::stdout(), "{token}");
+            })
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let mut line = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(cause) = source {
+                line.push_str(": ");
+                line.push_str(&cause.to_string());
+                source = cause.source();
+            }
+            eprintln!("chat-history: {line}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(settings: api::Settings) -> Result<(), api::StartupError> {
+    let app = Application::build(settings).await?;
+    app.run_until_stopped().await
+}

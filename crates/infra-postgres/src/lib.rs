@@ -56,5 +56,5 @@ mod store;
 mod threads;
 
 pub use messages::SeaOrmMessageRepository;
-pub use store::{Backend, Store, StoreOptions};
+pub use store::{Backend, PoolStats, Store, StoreOptions};
 pub use threads::SeaOrmThreadRepository;

@@ -84,6 +84,17 @@ impl Default for StoreOptions {
     }
 }
 
+/// Numbers about the connection pool at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Connections open (idle or in use).
+    pub size: u32,
+    /// Open connections not in use.
+    pub idle: u32,
+    /// The most connections the pool will open.
+    pub max: u32,
+}
+
 /// A connection pool to PostgreSQL or SQLite and the repositories over it.
 ///
 /// Cheap to clone (the pool is shared). The repositories it hands out keep the pool alive;
@@ -96,7 +107,8 @@ pub struct Store {
 impl Store {
     /// Opens a pool to `url` (`postgres://...`, `postgresql://...` or `sqlite:...`).
     ///
-    /// SQLite connections use WAL journaling, `synchronous = NORMAL`, foreign keys ON
+    /// SQLite connections use WAL journaling, `synchronous = FULL` (a 201 survives a power
+    /// loss, not only a crash), foreign keys ON
     /// (required by `ON DELETE CASCADE`) and a busy timeout of `options.acquire_timeout`;
     /// the directory of the database file is created when missing. Whether a missing file is
     /// created is up to the URL (`?mode=rwc` creates it). Does not migrate: see
@@ -127,7 +139,7 @@ impl Store {
                 connect.map_sqlx_sqlite_opts(move |sqlite| {
                     sqlite
                         .journal_mode(SqliteJournalMode::Wal)
-                        .synchronous(SqliteSynchronous::Normal)
+                        .synchronous(SqliteSynchronous::Full)
                         .foreign_keys(true)
                         .busy_timeout(busy_timeout)
                 });
@@ -174,6 +186,34 @@ impl Store {
     pub async fn close(self) {
         if let Err(err) = self.db.into_conn().close().await {
             tracing::warn!(error = %err, "closing the database pool failed");
+        }
+    }
+
+    /// The pool's current numbers, for metrics.
+    pub fn pool_stats(&self) -> PoolStats {
+        let conn = self.db.conn();
+        let (size, idle, max) = match self.db.backend() {
+            DbBackend::Postgres => {
+                let pool = conn.get_postgres_connection_pool();
+                (
+                    pool.size(),
+                    pool.num_idle(),
+                    pool.options().get_max_connections(),
+                )
+            }
+            _ => {
+                let pool = conn.get_sqlite_connection_pool();
+                (
+                    pool.size(),
+                    pool.num_idle(),
+                    pool.options().get_max_connections(),
+                )
+            }
+        };
+        PoolStats {
+            size,
+            idle: u32::try_from(idle).unwrap_or(u32::MAX),
+            max,
         }
     }
 

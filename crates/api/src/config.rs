@@ -1,0 +1,225 @@
+//! Command line and environment: the one place that reads configuration.
+//!
+//! Every option is also an environment variable with the name DESIGN.md gives it; clap
+//! reads both, flags winning. [`Settings`] is parsed once at start into typed values, and
+//! a bad value stops the binary with one line naming the setting.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// The chat-history service: durable chat threads and messages behind a REST v1 API.
+#[derive(Debug, Parser)]
+#[command(name = "chat-history", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do; `serve` when omitted.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Settings shared by every command.
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+/// The binary's commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Print a JWT for USER_ID that this server accepts (development secret, or
+    /// JWT_HS256_SECRET when set). Valid for 24 hours unless --ttl-secs says otherwise.
+    DevToken {
+        /// The user id to put in `sub`.
+        user_id: String,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 86_400)]
+        ttl_secs: i64,
+    },
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One JSON object per line, for machines.
+    Json,
+    /// Human-readable lines.
+    Pretty,
+}
+
+/// Every setting of the service. Secrets are never printed by `Debug`.
+#[derive(Clone, Args)]
+pub struct Settings {
+    /// Database: `postgres://...` or `sqlite://...`.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://data/chat-history.db?mode=rwc",
+        global = true
+    )]
+    pub database_url: String,
+
+    /// Address to serve on.
+    #[arg(
+        long,
+        env = "LISTEN_ADDR",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    pub listen_addr: SocketAddr,
+
+    /// Better Auth's secret, to verify signed session cookies and tokens.
+    #[arg(
+        long,
+        env = "BETTER_AUTH_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
+    pub better_auth_secret: Option<String>,
+
+    /// Better Auth's base URL: JWKS at `$BETTER_AUTH_URL/api/auth/jwks`, default JWT
+    /// issuer and audience.
+    #[arg(long, env = "BETTER_AUTH_URL", global = true)]
+    pub better_auth_url: Option<String>,
+
+    /// JWKS URL (overrides the one derived from BETTER_AUTH_URL).
+    #[arg(long, env = "JWT_JWKS_URL", global = true)]
+    pub jwt_jwks_url: Option<String>,
+
+    /// Required JWT `iss` (default: BETTER_AUTH_URL when set).
+    #[arg(long, env = "JWT_ISSUER", global = true)]
+    pub jwt_issuer: Option<String>,
+
+    /// Required JWT `aud` (default: BETTER_AUTH_URL when set).
+    #[arg(long, env = "JWT_AUDIENCE", global = true)]
+    pub jwt_audience: Option<String>,
+
+    /// Accept HS256 JWTs signed with this secret.
+    #[arg(long, env = "JWT_HS256_SECRET", hide_env_values = true, global = true)]
+    pub jwt_hs256_secret: Option<String>,
+
+    /// Accept JWTs signed by this PEM public key (RS256/ES256/EdDSA).
+    #[arg(long, env = "JWT_PUBLIC_KEY_FILE", global = true)]
+    pub jwt_public_key_file: Option<PathBuf>,
+
+    /// Comma-separated origins: the CORS allow-list and the cookie CSRF check.
+    #[arg(
+        long,
+        env = "TRUSTED_ORIGINS",
+        value_delimiter = ',',
+        default_value = "",
+        global = true
+    )]
+    pub trusted_origins: Vec<String>,
+
+    /// Where Better Auth's `session` table lives when not in DATABASE_URL's database.
+    #[arg(long, env = "BETTER_AUTH_DATABASE_URL", global = true)]
+    pub better_auth_database_url: Option<String>,
+
+    /// How long a verified session may be reused without a database lookup (seconds, 0
+    /// disables the cache). A signed-out session keeps working this long at most.
+    #[arg(
+        long,
+        env = "SESSION_CACHE_TTL_SECS",
+        default_value_t = 5,
+        global = true
+    )]
+    pub session_cache_ttl_secs: u64,
+
+    /// Database pool size (default: 4 per core, at least 8).
+    #[arg(long, env = "DB_MAX_CONNECTIONS", global = true)]
+    pub db_max_connections: Option<u32>,
+
+    /// How long a request waits for a database connection before it gets 503 (seconds).
+    #[arg(
+        long,
+        env = "DB_ACQUIRE_TIMEOUT_SECS",
+        default_value_t = 5,
+        global = true
+    )]
+    pub db_acquire_timeout_secs: u64,
+
+    /// Apply pending migrations when the server starts. Turn off when migrations run as
+    /// a separate deployment step (`chat-history migrate`).
+    #[arg(long, env = "MIGRATE_ON_START", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub migrate_on_start: bool,
+
+    /// Largest message `content`, in bytes of its JSON serialization.
+    #[arg(long, env = "MAX_CONTENT_BYTES", default_value_t = domain::Limits::DEFAULT_MAX_CONTENT_BYTES, global = true)]
+    pub max_content_bytes: usize,
+
+    /// Where the development JWT secret is kept when no authentication is configured.
+    #[arg(
+        long,
+        env = "DEV_SECRET_FILE",
+        default_value = "data/dev-secret",
+        global = true
+    )]
+    pub dev_secret_file: PathBuf,
+
+    /// Log format (default: pretty on a terminal, json otherwise).
+    #[arg(long, env = "LOG_FORMAT", value_enum, global = true)]
+    pub log_format: Option<LogFormat>,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redact = |s: &Option<String>| s.as_ref().map(|_| "<redacted>");
+        f.debug_struct("Settings")
+            .field("database_url", &redact_url(&self.database_url))
+            .field("listen_addr", &self.listen_addr)
+            .field("better_auth_secret", &redact(&self.better_auth_secret))
+            .field("better_auth_url", &self.better_auth_url)
+            .field("jwt_jwks_url", &self.jwt_jwks_url)
+            .field("jwt_issuer", &self.jwt_issuer)
+            .field("jwt_audience", &self.jwt_audience)
+            .field("jwt_hs256_secret", &redact(&self.jwt_hs256_secret))
+            .field("jwt_public_key_file", &self.jwt_public_key_file)
+            .field("trusted_origins", &self.trusted_origins)
+            .field(
+                "better_auth_database_url",
+                &self.better_auth_database_url.as_deref().map(redact_url),
+            )
+            .field("session_cache_ttl_secs", &self.session_cache_ttl_secs)
+            .field("db_max_connections", &self.db_max_connections)
+            .field("db_acquire_timeout_secs", &self.db_acquire_timeout_secs)
+            .field("migrate_on_start", &self.migrate_on_start)
+            .field("max_content_bytes", &self.max_content_bytes)
+            .field("dev_secret_file", &self.dev_secret_file)
+            .field("log_format", &self.log_format)
+            .finish()
+    }
+}
+
+/// A database URL with its password replaced, for logs.
+pub fn redact_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            // set_password only fails for URLs that cannot have one, excluded above.
+            let _ = parsed.set_password(Some("<redacted>"));
+            parsed.to_string()
+        }
+        _ => raw.to_owned(),
+    }
+}
+
+impl Settings {
+    /// The settings of an empty command line: defaults, overridden by whatever the
+    /// environment sets. Tests start from this and override the fields they care about.
+    pub fn defaults() -> Self {
+        let cli = <Cli as clap::Parser>::parse_from(["chat-history"]);
+        cli.settings
+    }
+
+    /// True when no way of authenticating is configured, so the binary falls back to its
+    /// local development secret.
+    pub fn uses_dev_secret(&self) -> bool {
+        self.jwt_hs256_secret.is_none()
+            && self.jwt_public_key_file.is_none()
+            && self.better_auth_secret.is_none()
+            && self.better_auth_url.is_none()
+            && self.jwt_jwks_url.is_none()
+    }
+}

@@ -1,0 +1,232 @@
+//! The one error type of the HTTP layer and its problem+json rendering (RFC 9457).
+//!
+//! Every failure a client can see goes through [`ApiError`]: handler results, extractor
+//! failures (JSON, query, path), authentication, unknown routes and methods. Each maps to
+//! one status and one stable `code` (listed in docs/errors.md).
+
+use actix_web::http::StatusCode;
+use actix_web::http::header;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use auth::AuthError;
+use domain::{DomainError, Resource};
+
+/// Seconds a client should wait before retrying after a 503.
+pub const RETRY_AFTER_SECS: u64 = 2;
+
+/// Everything that can go wrong while answering a request.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A use case failed.
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    /// The credential was missing or not accepted.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    /// The body is not JSON at all (syntax error, truncated, not UTF-8).
+    #[error("malformed JSON: {0}")]
+    MalformedJson(String),
+    /// A path segment is not a valid id.
+    #[error("invalid id in path: {0}")]
+    InvalidPathId(&'static str),
+    /// The query string cannot be parsed.
+    #[error("invalid query: {0}")]
+    InvalidQuery(String),
+    /// The body is larger than the route accepts.
+    #[error("payload too large")]
+    PayloadTooLarge(usize),
+    /// The body is not declared as JSON.
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    /// A cookie-authenticated unsafe request from an origin that is not trusted.
+    #[error("untrusted origin")]
+    UntrustedOrigin,
+    /// The route exists but not with this method.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// No such route.
+    #[error("no such route")]
+    RouteNotFound,
+}
+
+/// An RFC 9457 problem document with our `code` (and `field` for validation errors).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// `about:blank`: the status says what kind of problem it is; `code` says which.
+    #[serde(rename = "type")]
+    #[schema(value_type = String)]
+    pub kind: &'static str,
+    /// The status's reason phrase.
+    #[schema(value_type = String)]
+    pub title: &'static str,
+    /// The HTTP status.
+    pub status: u16,
+    /// What went wrong, for people.
+    pub detail: String,
+    /// Stable, machine-readable (see docs/errors.md).
+    #[schema(value_type = String, pattern = "^[a-z_]+$")]
+    pub code: &'static str,
+    /// The offending field of a 422, as the client spelled it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    fn code(&self) -> &'static str {
+        match self {
+            Self::Domain(e) => match e {
+                DomainError::NotFound(Resource::Thread) => "thread_not_found",
+                DomainError::NotFound(Resource::Message) => "message_not_found",
+                DomainError::Invalid { .. } => "validation_failed",
+                DomainError::IdempotencyConflict => "idempotency_conflict",
+                DomainError::IdConflict => "id_conflict",
+                DomainError::PreconditionFailed => "precondition_failed",
+                DomainError::InvalidCursor => "invalid_cursor",
+                DomainError::Unavailable(_) => "service_unavailable",
+                DomainError::Unexpected(_) => "internal_error",
+            },
+            Self::Auth(AuthError::Unavailable(_)) => "service_unavailable",
+            Self::Auth(_) => "unauthenticated",
+            Self::MalformedJson(_) => "malformed_json",
+            Self::InvalidPathId(_) => "invalid_id",
+            Self::InvalidQuery(_) => "invalid_query",
+            Self::PayloadTooLarge(_) => "payload_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::UntrustedOrigin => "untrusted_origin",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::RouteNotFound => "not_found",
+        }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            Self::Domain(e) => match e {
+                DomainError::NotFound(Resource::Thread) => "No such thread.".into(),
+                DomainError::NotFound(Resource::Message) => "No such message.".into(),
+                DomainError::Invalid { field, reason } => format!("`{field}` {reason}."),
+                DomainError::IdempotencyConflict => {
+                    "This id was already used for a resource with a different body; a retry must repeat the same body.".into()
+                }
+                DomainError::IdConflict => "This id is already taken; choose another id.".into(),
+                DomainError::PreconditionFailed => {
+                    "The resource has changed since the ETag given in If-Match.".into()
+                }
+                DomainError::InvalidCursor => {
+                    "The cursor is not a next_cursor of this same list.".into()
+                }
+                DomainError::Unavailable(_) => {
+                    "The database is unavailable; retry after the Retry-After delay.".into()
+                }
+                DomainError::Unexpected(_) => {
+                    "An unexpected error occurred; quote the X-Request-Id header when reporting it.".into()
+                }
+            },
+            Self::Auth(AuthError::Unavailable(_)) => {
+                "Credentials cannot be verified right now; retry after the Retry-After delay."
+                    .into()
+            }
+            Self::Auth(AuthError::Missing) => "Authentication is required.".into(),
+            Self::Auth(AuthError::Expired) => "The credentials have expired.".into(),
+            Self::Auth(AuthError::Invalid(_)) => "The credentials are not valid.".into(),
+            Self::MalformedJson(why) => format!("The body is not valid JSON: {why}."),
+            Self::InvalidPathId(name) => format!("`{name}` in the path must be a UUID."),
+            Self::InvalidQuery(why) => format!("The query string is invalid: {why}."),
+            Self::PayloadTooLarge(limit) => {
+                format!("The body is larger than the {limit} bytes this route accepts.")
+            }
+            Self::UnsupportedMediaType => {
+                "The body must be JSON, sent with Content-Type: application/json.".into()
+            }
+            Self::UntrustedOrigin => {
+                "Cookie-authenticated changes are only accepted from trusted origins.".into()
+            }
+            Self::MethodNotAllowed => "This route does not support this method.".into(),
+            Self::RouteNotFound => "No such route.".into(),
+        }
+    }
+
+    fn field(&self) -> Option<String> {
+        match self {
+            Self::Domain(DomainError::Invalid { field, .. }) => Some(field.clone()),
+            _ => None,
+        }
+    }
+
+    /// The problem document this error is answered with.
+    pub fn problem(&self) -> Problem {
+        let status = self.status_code();
+        Problem {
+            kind: "about:blank",
+            title: status.canonical_reason().unwrap_or("Error"),
+            status: status.as_u16(),
+            detail: self.detail(),
+            code: self.code(),
+            field: self.field(),
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Domain(e) => match e {
+                DomainError::NotFound(_) => StatusCode::NOT_FOUND,
+                DomainError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+                DomainError::IdempotencyConflict | DomainError::IdConflict => StatusCode::CONFLICT,
+                DomainError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+                DomainError::InvalidCursor => StatusCode::BAD_REQUEST,
+                DomainError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+                DomainError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            },
+            Self::Auth(AuthError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Auth(_) => StatusCode::UNAUTHORIZED,
+            Self::MalformedJson(_) | Self::InvalidPathId(_) | Self::InvalidQuery(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::UntrustedOrigin => StatusCode::FORBIDDEN,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::RouteNotFound => StatusCode::NOT_FOUND,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        if status.is_server_error() {
+            // Logged once, here at the boundary, with the whole cause chain.
+            tracing::error!(error = %ErrorChain(self), code = self.code(), "request failed");
+        }
+        let mut response = HttpResponse::build(status);
+        response.insert_header((header::CONTENT_TYPE, "application/problem+json"));
+        match self {
+            Self::Auth(AuthError::Unavailable(_)) | Self::Domain(DomainError::Unavailable(_)) => {
+                response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS));
+            }
+            Self::Auth(_) => {
+                response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+            }
+            _ => {}
+        }
+        // Serializing a struct of strings and integers cannot fail.
+        let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
+        response.body(body)
+    }
+}
+
+/// Displays an error followed by each of its sources: `a: b: c`.
+struct ErrorChain<'a>(&'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}

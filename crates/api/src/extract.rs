@@ -1,0 +1,303 @@
+//! Extractors: the authenticated caller, JSON bodies, ids in the path, preconditions.
+//!
+//! They turn every malformed input into an [`ApiError`] so that the answer is always a
+//! problem document with the right status, never actix's plain-text default.
+
+use std::sync::Arc;
+
+use actix_web::dev::Payload;
+use actix_web::http::{Method, header};
+use actix_web::web::BytesMut;
+use actix_web::{FromRequest, HttpMessage as _, HttpRequest, web};
+use futures::StreamExt as _;
+use futures::future::LocalBoxFuture;
+use serde::de::DeserializeOwned;
+
+use auth::{AuthError, Authenticator, Credential};
+use domain::{IfMatch, MessageId, Principal, ThreadId, Version};
+
+use crate::error::ApiError;
+
+/// Cookie names Better Auth uses for its session token (plain and `__Secure-`).
+pub const SESSION_COOKIES: [&str; 2] = [
+    "__Secure-better-auth.session_token",
+    "better-auth.session_token",
+];
+
+/// Origins whose cookie-authenticated unsafe requests are accepted (and CORS allows).
+#[derive(Debug, Clone, Default)]
+pub struct TrustedOrigins(Arc<Vec<String>>);
+
+impl TrustedOrigins {
+    /// From the configured list; entries are normalised without a trailing slash.
+    pub fn new(origins: &[String]) -> Self {
+        Self(Arc::new(
+            origins
+                .iter()
+                .map(|o| o.trim().trim_end_matches('/').to_owned())
+                .filter(|o| !o.is_empty())
+                .collect(),
+        ))
+    }
+
+    /// Whether `origin` (scheme://host[:port]) is trusted.
+    pub fn contains(&self, origin: &str) -> bool {
+        self.0.iter().any(|o| o == origin)
+    }
+
+    /// The list.
+    pub fn as_slice(&self) -> &[String] {
+        &self.0
+    }
+}
+
+/// The authenticated caller of a `/api/v1` route.
+#[derive(Debug, Clone)]
+pub struct AuthUser(pub Principal);
+
+fn bearer_token(req: &HttpRequest) -> Option<Result<String, AuthError>> {
+    let value = req.headers().get(header::AUTHORIZATION)?;
+    let Ok(value) = value.to_str() else {
+        return Some(Err(AuthError::Invalid("authorization header is not text")));
+    };
+    let mut parts = value.trim().splitn(2, ' ');
+    let scheme = parts.next().unwrap_or_default();
+    let token = parts.next().unwrap_or_default().trim();
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+        return Some(Err(AuthError::Invalid(
+            "authorization is not a bearer token",
+        )));
+    }
+    Some(Ok(token.to_owned()))
+}
+
+fn session_cookie(req: &HttpRequest) -> Option<String> {
+    SESSION_COOKIES
+        .iter()
+        .find_map(|name| req.cookie(name).map(|c| c.value().to_owned()))
+}
+
+/// The origin of an unsafe request: `Origin`, else the origin part of `Referer`.
+fn request_origin(req: &HttpRequest) -> Option<String> {
+    if let Some(origin) = req.headers().get(header::ORIGIN) {
+        return origin.to_str().ok().map(str::to_owned);
+    }
+    let referer = req.headers().get(header::REFERER)?.to_str().ok()?;
+    let url = url::Url::parse(referer).ok()?;
+    Some(url.origin().ascii_serialization())
+}
+
+fn is_safe(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+impl FromRequest for AuthUser {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let authenticator = req.app_data::<web::Data<Authenticator>>().cloned();
+        let credential = match bearer_token(req) {
+            Some(Ok(token)) => Ok(Credential::Bearer(token)),
+            Some(Err(e)) => Err(ApiError::Auth(e)),
+            None => match session_cookie(req) {
+                Some(cookie) => {
+                    // Cookies ride along with cross-site requests; unsafe ones must come
+                    // from a trusted origin (CSRF).
+                    let trusted = req
+                        .app_data::<TrustedOrigins>()
+                        .cloned()
+                        .unwrap_or_default();
+                    if is_safe(req.method())
+                        || request_origin(req).is_some_and(|o| trusted.contains(&o))
+                    {
+                        Ok(Credential::SessionCookie(cookie))
+                    } else {
+                        Err(ApiError::UntrustedOrigin)
+                    }
+                }
+                None => Err(ApiError::Auth(AuthError::Missing)),
+            },
+        };
+        let req = req.clone();
+        Box::pin(async move {
+            let credential = credential?;
+            let authenticator = authenticator.ok_or_else(|| {
+                ApiError::Auth(AuthError::Invalid("no authenticator is configured"))
+            })?;
+            let principal = authenticator.authenticate(&credential).await?;
+            // For the request log line.
+            req.extensions_mut().insert(principal.clone());
+            Ok(AuthUser(principal))
+        })
+    }
+}
+
+/// Largest body a route accepts; a resource may override the app-wide default.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+impl BodyLimit {
+    /// The default: 2 MiB.
+    pub const DEFAULT: Self = Self(2 * 1024 * 1024);
+    /// Batch appends: 16 MiB.
+    pub const BATCH: Self = Self(16 * 1024 * 1024);
+}
+
+/// A JSON body parsed into `T`.
+///
+/// 415 unless declared as JSON; 413 beyond the route's [`BodyLimit`]; 400 when not JSON
+/// at all; 422 (naming the field by its path) when JSON of the wrong shape.
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+fn is_json(req: &HttpRequest) -> bool {
+    match req.mime_type() {
+        Ok(Some(mime)) => {
+            mime.type_() == mime::APPLICATION
+                && (mime.subtype() == mime::JSON || mime.suffix() == Some(mime::JSON))
+        }
+        _ => false,
+    }
+}
+
+/// Parses bytes as a JSON object into `T`, classifying errors as 400 (not JSON at all) or
+/// 422 (JSON of the wrong shape, naming the field).
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Every body of this API is an object; serde would otherwise accept a struct written
+    // as an array.
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace()).copied();
+    if first != Some(b'{') {
+        // Parsed fully (not skipped) so that invalid UTF-8 inside strings is caught too.
+        return match serde_json::from_slice::<serde_json::Value>(bytes) {
+            Ok(_) => Err(ApiError::Domain(domain::DomainError::invalid(
+                "body",
+                "must be a JSON object",
+            ))),
+            Err(e) => Err(ApiError::MalformedJson(e.to_string())),
+        };
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(classify)?;
+    deserializer
+        .end()
+        .map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+    Ok(value)
+}
+
+/// Deserializes an already parsed JSON value into `T`, naming the offending field of a
+/// shape error (422).
+pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(classify)
+}
+
+fn classify(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let path = e.path().to_string();
+    let inner = e.into_inner();
+    if !inner.is_data() {
+        return ApiError::MalformedJson(inner.to_string());
+    }
+    let reason = data_reason(&inner);
+    // A missing field is reported at its parent; name the field itself.
+    let missing = reason
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.strip_suffix('`'));
+    let field = match (path.as_str(), missing) {
+        (".", Some(name)) => name.to_owned(),
+        (_, Some(name)) => format!("{path}.{name}"),
+        (".", None) => "body".to_owned(),
+        (_, None) => path,
+    };
+    ApiError::Domain(domain::DomainError::invalid(field, reason))
+}
+
+/// serde_json's message without its "at line 1 column 7" suffix.
+fn data_reason(err: &serde_json::Error) -> String {
+    let text = err.to_string();
+    match text.rfind(" at line ") {
+        Some(i) => text[..i].to_owned(),
+        None => text,
+    }
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let limit = req
+            .app_data::<BodyLimit>()
+            .copied()
+            .unwrap_or(BodyLimit::DEFAULT)
+            .0;
+        let json = is_json(req);
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        let mut payload = payload.take();
+        Box::pin(async move {
+            if !json {
+                return Err(ApiError::UnsupportedMediaType);
+            }
+            if declared.is_some_and(|n| n > limit) {
+                return Err(ApiError::PayloadTooLarge(limit));
+            }
+            let mut body = BytesMut::with_capacity(declared.unwrap_or(0).min(limit));
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk.map_err(|e| match e {
+                    actix_web::error::PayloadError::Overflow => ApiError::PayloadTooLarge(limit),
+                    other => ApiError::MalformedJson(other.to_string()),
+                })?;
+                if body.len() + chunk.len() > limit {
+                    return Err(ApiError::PayloadTooLarge(limit));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            parse_json(&body).map(JsonBody)
+        })
+    }
+}
+
+/// Parses a thread id from the path (400 `invalid_id` otherwise).
+pub fn thread_id(raw: &str) -> Result<ThreadId, ApiError> {
+    ThreadId::parse(raw).map_err(|_| ApiError::InvalidPathId("thread_id"))
+}
+
+/// Parses a message id from the path (400 `invalid_id` otherwise).
+pub fn message_id(raw: &str) -> Result<MessageId, ApiError> {
+    MessageId::parse(raw).map_err(|_| ApiError::InvalidPathId("message_id"))
+}
+
+/// The `If-Match` precondition of a request: absent or `*` is [`IfMatch::Any`]; otherwise
+/// the versions of the listed strong ETags (weak or foreign tags match nothing).
+pub fn if_match(req: &HttpRequest) -> IfMatch {
+    let values: Vec<&str> = req
+        .headers()
+        .get_all(header::IF_MATCH)
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    if values.is_empty() {
+        return IfMatch::Any;
+    }
+    let tags: Vec<&str> = values
+        .iter()
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    if tags.contains(&"*") {
+        return IfMatch::Any;
+    }
+    IfMatch::OneOf(tags.into_iter().filter_map(Version::from_etag).collect())
+}
+
+/// Whether `If-None-Match` lists the given version (or `*`), for a 304 on GET.
+pub fn if_none_match(req: &HttpRequest, version: Version) -> bool {
+    req.headers()
+        .get_all(header::IF_NONE_MATCH)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .any(|tag| tag == "*" || Version::from_etag(tag.trim_start_matches("W/")) == Some(version))
+}

@@ -1,0 +1,129 @@
+//! Prometheus metrics, served as text at `/metrics`.
+//!
+//! Requests are counted by route template (never the raw path, which would explode the
+//! label set with ids), method and status; latency is a histogram by route and method.
+//! The database pool and build information are read at scrape time.
+
+use std::sync::Arc;
+
+use actix_web::HttpResponse;
+use actix_web::web;
+use prometheus::{
+    Encoder as _, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+
+/// Numbers about the database pool, read at each scrape.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PoolStats {
+    /// Connections open now.
+    pub size: u32,
+    /// Of those, idle.
+    pub idle: u32,
+    /// The configured maximum.
+    pub max: u32,
+}
+
+type PoolProbe = Arc<dyn Fn() -> PoolStats + Send + Sync>;
+
+/// The service's metrics. Cheap to clone.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    latency: HistogramVec,
+    pool: IntGaugeVec,
+    pool_probe: Option<PoolProbe>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric; `pool_probe` reads the pool at scrape time.
+    pub fn new(pool_probe: Option<PoolProbe>) -> Result<Self, prometheus::Error> {
+        let registry = Registry::new_custom(Some("chat_history".into()), None)?;
+        let requests = IntCounterVec::new(
+            Opts::new("http_requests_total", "HTTP requests answered."),
+            &["route", "method", "status"],
+        )?;
+        let latency = HistogramVec::new(
+            HistogramOpts::new(
+                "http_request_duration_seconds",
+                "Time from request to response head.",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ]),
+            &["route", "method"],
+        )?;
+        let pool = IntGaugeVec::new(
+            Opts::new("db_pool_connections", "Database pool connections by state."),
+            &["state"],
+        )?;
+        let build = IntGauge::with_opts(
+            Opts::new("build_info", "Build information; the value is always 1.")
+                .const_label("version", env!("CARGO_PKG_VERSION")),
+        )?;
+        build.set(1);
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(latency.clone()))?;
+        registry.register(Box::new(pool.clone()))?;
+        registry.register(Box::new(build))?;
+        #[cfg(target_os = "linux")]
+        registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
+        Ok(Self {
+            registry,
+            requests,
+            latency,
+            pool,
+            pool_probe,
+        })
+    }
+
+    /// Records one answered request.
+    pub fn observe(&self, route: &str, method: &str, status: u16, seconds: f64) {
+        let status = status.to_string();
+        self.requests
+            .with_label_values(&[route, method, status.as_str()])
+            .inc();
+        self.latency
+            .with_label_values(&[route, method])
+            .observe(seconds);
+    }
+
+    /// The text exposition of every metric.
+    pub fn render(&self) -> String {
+        if let Some(probe) = &self.pool_probe {
+            let stats = probe();
+            let in_use = stats.size.saturating_sub(stats.idle);
+            for (state, value) in [
+                ("open", stats.size),
+                ("idle", stats.idle),
+                ("in_use", in_use),
+                ("max", stats.max),
+            ] {
+                self.pool.with_label_values(&[state]).set(i64::from(value));
+            }
+        }
+        let mut out = Vec::new();
+        // Encoding into a Vec only fails on metric families that are malformed by
+        // construction, which the registry rejects at registration.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+/// `GET /metrics`.
+#[utoipa::path(get, path = "/metrics", tag = "operations", security(),
+    responses((status = 200, description = "Prometheus text exposition format.", content_type = "text/plain; version=0.0.4", body = String)))]
+pub async fn metrics(metrics: web::Data<Metrics>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(metrics.render())
+}

@@ -1,0 +1,77 @@
+//! Request ids and the one log line per request.
+
+use std::time::Instant;
+
+use actix_web::HttpMessage as _;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::web;
+
+use domain::Principal;
+
+use crate::metrics::Metrics;
+
+/// The request id header.
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The id of the current request, in request extensions.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// An incoming id is kept when it is 1 to 128 characters of `[A-Za-z0-9._-]`.
+pub fn valid_request_id(value: &str) -> bool {
+    (1..=128).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// Echoes a valid `X-Request-Id` (else generates one) on every response, and logs one
+/// line per request: id, method, route template, status, latency and user id. Never
+/// tokens, cookies, bodies or message content.
+pub async fn request_id_and_log(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let id = req
+        .headers()
+        .get(&X_REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| valid_request_id(v))
+        .map_or_else(|| uuid::Uuid::now_v7().simple().to_string(), str::to_owned);
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let mut res = next.call(req).await?;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert(X_REQUEST_ID, value);
+    }
+    let request = res.request();
+    let route = request
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let elapsed = started.elapsed().as_secs_f64();
+    if let Some(metrics) = request.app_data::<web::Data<Metrics>>() {
+        metrics.observe(
+            &route,
+            request.method().as_str(),
+            res.status().as_u16(),
+            elapsed,
+        );
+    }
+    let user = request
+        .extensions()
+        .get::<Principal>()
+        .map(|p| p.user_id.to_string());
+    tracing::info!(
+        request_id = %id,
+        method = %request.method(),
+        route = %route,
+        status = res.status().as_u16(),
+        latency_ms = elapsed * 1000.0,
+        user_id = user.as_deref().unwrap_or("-"),
+        "request"
+    );
+    Ok(res)
+}

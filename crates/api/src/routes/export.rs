@@ -1,0 +1,227 @@
+//! `GET /api/v1/threads/{thread_id}/export`: a whole thread as one download, streamed page
+//! by page so that a long thread never sits in memory as one string.
+
+use actix_web::http::header::{self, ContentDisposition, DispositionParam, DispositionType};
+use actix_web::web::Bytes;
+use actix_web::{HttpResponse, web};
+use futures::stream::{self, Stream, StreamExt as _};
+use serde::Deserialize;
+
+use domain::{
+    DomainError, Message, MessageService, PageLimit, SortOrder, Thread, ThreadId, UserId,
+};
+
+use crate::dto::{MessageResponse, ThreadResponse};
+use crate::error::ApiError;
+use crate::extract::{AuthUser, thread_id};
+use crate::state::AppState;
+
+/// Query of the export route.
+#[derive(Debug, Deserialize)]
+pub struct ExportQuery {
+    format: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Json,
+    Markdown,
+}
+
+/// How the export is written: a head, each message, a tail.
+trait Writer {
+    fn head(&self, thread: &Thread) -> String;
+    fn message(&self, message: &Message, first: bool) -> String;
+    fn tail(&self) -> String;
+}
+
+struct JsonWriter;
+
+impl Writer for JsonWriter {
+    fn head(&self, thread: &Thread) -> String {
+        let thread = serde_json::to_string(&ThreadResponse::from(thread)).unwrap_or_default();
+        format!("{{\"thread\":{thread},\"messages\":[")
+    }
+
+    fn message(&self, message: &Message, first: bool) -> String {
+        let json = serde_json::to_string(&MessageResponse::from(message)).unwrap_or_default();
+        if first { json } else { format!(",{json}") }
+    }
+
+    fn tail(&self) -> String {
+        "]}".to_owned()
+    }
+}
+
+struct MarkdownWriter;
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+impl Writer for MarkdownWriter {
+    fn head(&self, thread: &Thread) -> String {
+        let title = if thread.title.as_str().trim().is_empty() {
+            "Untitled thread".to_owned()
+        } else {
+            one_line(thread.title.as_str())
+        };
+        format!(
+            "# {title}\n\n- Thread: `{}`\n- Created: {}\n- Messages: {}\n\n",
+            thread.id, thread.created_at, thread.message_count
+        )
+    }
+
+    fn message(&self, message: &Message, _first: bool) -> String {
+        let mut out = format!(
+            "---\n\n## {} · {}\n\n{}\n",
+            message.role,
+            message.created_at,
+            message.content.as_str()
+        );
+        if !message.sources.items().is_empty() {
+            out.push_str("\nSources:\n\n");
+            for source in message.sources.items() {
+                let field = |name: &str| source.get(name).and_then(|v| v.as_str()).map(one_line);
+                let url = field("url");
+                let title = field("title")
+                    .or_else(|| url.clone())
+                    .unwrap_or_else(|| "source".into());
+                let line = match url {
+                    Some(url) => format!("- [{title}](<{url}>)"),
+                    None => format!("- {title}"),
+                };
+                out.push_str(&line);
+                if let Some(snippet) = field("snippet").filter(|s| !s.is_empty()) {
+                    out.push_str(&format!(": {snippet}"));
+                }
+                out.push('\n');
+            }
+        }
+        out.push('\n');
+        out
+    }
+
+    fn tail(&self) -> String {
+        String::new()
+    }
+}
+
+struct Pages {
+    service: MessageService,
+    user: UserId,
+    thread: ThreadId,
+    cursor: Option<String>,
+    done: bool,
+    first: bool,
+}
+
+/// The messages of a thread in `(created_at, id)` order, fetched 100 at a time.
+fn message_chunks(
+    pages: Pages,
+    writer: &'static (dyn Writer + Sync),
+) -> impl Stream<Item = Result<Bytes, DomainError>> {
+    stream::unfold(pages, move |mut state| async move {
+        if state.done {
+            return None;
+        }
+        let page = state
+            .service
+            .list(
+                &state.user,
+                state.thread,
+                SortOrder::Asc,
+                PageLimit::parse(100).unwrap_or(PageLimit::DEFAULT_MESSAGES),
+                state.cursor.as_deref(),
+            )
+            .await;
+        match page {
+            Ok(page) => {
+                let mut chunk = String::new();
+                for message in &page.items {
+                    chunk.push_str(&writer.message(message, state.first));
+                    state.first = false;
+                }
+                state.done = page.next_cursor.is_none();
+                state.cursor = page.next_cursor;
+                Some((Ok(Bytes::from(chunk)), state))
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "export failed mid-stream");
+                state.done = true;
+                Some((Err(e), state))
+            }
+        }
+    })
+}
+
+/// `GET /api/v1/threads/{thread_id}/export?format=json|markdown`.
+#[utoipa::path(get, path = "/api/v1/threads/{thread_id}/export", tag = "threads",
+    params(
+        ("thread_id" = uuid::Uuid, Path),
+        ("format" = Option<String>, Query, pattern = "^(json|markdown)$", description = "`json` (default) or `markdown`."),
+    ),
+    responses(
+        (status = 200, description = "The whole thread as an attachment: JSON `{\"thread\": Thread, \"messages\": [Message]}` in `created_at, id` order, or Markdown.",
+            headers(("Content-Disposition" = String, description = "`attachment; filename=\"thread-<id>.json\"` (or `.md`).")),
+            content(
+                (ExportDocument = "application/json"),
+                (String = "text/markdown; charset=utf-8"),
+            )),
+    ))]
+pub async fn export_thread(
+    AuthUser(user): AuthUser,
+    path: web::Path<String>,
+    query: web::Query<ExportQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let id = thread_id(&path)?;
+    let format = match query.format.as_deref() {
+        None | Some("json") => Format::Json,
+        Some("markdown") => Format::Markdown,
+        Some(_) => {
+            return Err(ApiError::InvalidQuery(
+                "`format` must be json or markdown".into(),
+            ));
+        }
+    };
+    let thread = state.threads.get(&user.user_id, id).await?;
+    let (writer, content_type, extension): (&'static (dyn Writer + Sync), _, _) = match format {
+        Format::Json => (&JsonWriter, "application/json", "json"),
+        Format::Markdown => (&MarkdownWriter, "text/markdown; charset=utf-8", "md"),
+    };
+    let pages = Pages {
+        service: state.messages.clone(),
+        user: user.user_id.clone(),
+        thread: id,
+        cursor: None,
+        done: false,
+        first: true,
+    };
+    let head = stream::once(futures::future::ready(Ok(Bytes::from(
+        writer.head(&thread),
+    ))));
+    let tail = stream::once(futures::future::ready(Ok(Bytes::from(writer.tail()))));
+    let body = head
+        .chain(message_chunks(pages, writer))
+        .chain(tail)
+        .map(|chunk: Result<Bytes, DomainError>| chunk.map_err(ApiError::from));
+    Ok(HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header(ContentDisposition {
+            disposition: DispositionType::Attachment,
+            parameters: vec![DispositionParam::Filename(format!(
+                "thread-{id}.{extension}"
+            ))],
+        })
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .streaming(body))
+}
+
+/// The JSON export's shape, for the OpenAPI document.
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ExportDocument {
+    thread: ThreadResponse,
+    messages: Vec<MessageResponse>,
+}

@@ -1,0 +1,60 @@
+//! Handlers, one module per resource. Each extracts, calls one domain service and maps
+//! the result; none holds a rule of its own.
+
+pub mod export;
+pub mod health;
+pub mod me;
+pub mod messages;
+pub mod threads;
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder};
+use serde::Serialize;
+
+use domain::Version;
+
+use crate::error::ApiError;
+
+/// A JSON answer.
+pub(crate) fn json<T: Serialize>(status: StatusCode, body: &T) -> HttpResponse {
+    HttpResponse::build(status).json(body)
+}
+
+/// A single resource with its `ETag`, or 304 when `If-None-Match` already names it.
+pub(crate) fn resource<T: Serialize>(
+    req: &HttpRequest,
+    version: Version,
+    body: &T,
+) -> HttpResponse {
+    if crate::extract::if_none_match(req, version) {
+        return HttpResponse::NotModified()
+            .insert_header((header::ETAG, version.etag()))
+            .finish();
+    }
+    HttpResponse::Ok()
+        .insert_header((header::ETAG, version.etag()))
+        .json(body)
+}
+
+/// 201 with `Location`, or 200 with `Idempotent-Replayed: true` for a replay.
+pub(crate) fn create_response(replayed: bool, location: String) -> HttpResponseBuilder {
+    let mut builder = if replayed {
+        let mut b = HttpResponse::Ok();
+        b.insert_header(("Idempotent-Replayed", "true"));
+        b
+    } else {
+        HttpResponse::Created()
+    };
+    builder.insert_header((header::LOCATION, location));
+    builder
+}
+
+/// The answer for a known path with an unsupported method.
+pub async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::MethodNotAllowed)
+}
+
+/// The answer for an unknown path.
+pub async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::RouteNotFound)
+}

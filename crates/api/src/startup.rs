@@ -1,0 +1,391 @@
+//! Composition root: builds the adapters, the services and the HTTP server from
+//! [`Settings`]. The only place that knows every crate.
+
+use std::io;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_cors::Cors;
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::http::{Method, header};
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+
+use auth::{AuthConfig, Authenticator, Secret};
+use domain::{Limits, MessageService, ThreadService, UserId};
+use infra_postgres::{Store, StoreOptions};
+
+use crate::config::Settings;
+use crate::error::ApiError;
+use crate::extract::{BodyLimit, TrustedOrigins};
+use crate::metrics::{Metrics, PoolStats};
+use crate::middleware::request_id_and_log;
+use crate::openapi;
+use crate::routes::{self, export, health, me, messages, threads};
+use crate::state::AppState;
+
+/// Why the service could not start. Each message names the setting to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The database could not be opened.
+    #[error("DATABASE_URL ({url}): cannot open the database")]
+    Database {
+        /// The URL, password redacted.
+        url: String,
+        /// Why.
+        #[source]
+        source: domain::StoreError,
+    },
+    /// Migrations failed.
+    #[error("DATABASE_URL ({url}): migrations failed")]
+    Migrate {
+        /// The URL, password redacted.
+        url: String,
+        /// Why.
+        #[source]
+        source: domain::StoreError,
+    },
+    /// The listen address could not be bound.
+    #[error("LISTEN_ADDR ({addr}): cannot listen")]
+    Bind {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// The development secret could not be read or created.
+    #[error("DEV_SECRET_FILE ({}): cannot read or create the development secret", path.display())]
+    DevSecret {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// An authentication setting is unusable.
+    #[error("{0}")]
+    Auth(String),
+    /// The server failed while running.
+    #[error("the server stopped with an error")]
+    Server(#[source] io::Error),
+}
+
+/// Reads the development secret, creating it (mode 0600) on first use.
+pub fn load_or_create_dev_secret(path: &Path) -> Result<Secret, StartupError> {
+    let wrap = |source| StartupError::DevSecret {
+        path: path.to_owned(),
+        source,
+    };
+    match std::fs::read_to_string(path) {
+        Ok(text) if !text.trim().is_empty() => return Ok(Secret::new(text.trim())),
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(wrap(e)),
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(wrap)?;
+    }
+    let secret = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).map_err(wrap)?;
+    io::Write::write_all(&mut file, secret.as_bytes()).map_err(wrap)?;
+    Ok(Secret::new(secret))
+}
+
+/// The HS256 secret used by `dev-token`: JWT_HS256_SECRET when set, else the development
+/// secret.
+pub fn token_secret(settings: &Settings) -> Result<Secret, StartupError> {
+    match &settings.jwt_hs256_secret {
+        Some(secret) => Ok(Secret::new(secret.clone())),
+        None => load_or_create_dev_secret(&settings.dev_secret_file),
+    }
+}
+
+/// Mints a token for `user` with the secret `dev-token` uses.
+pub fn dev_token(settings: &Settings, user: &str, ttl_secs: i64) -> Result<String, StartupError> {
+    let user = UserId::parse(user).map_err(|e| StartupError::Auth(format!("USER_ID: {e}")))?;
+    let secret = token_secret(settings)?;
+    auth::mint_hs256(&secret, &user, ttl_secs).map_err(|e| StartupError::Auth(e.to_string()))
+}
+
+fn build_authenticator(settings: &Settings) -> Result<Authenticator, StartupError> {
+    let hs256_secret = if settings.uses_dev_secret() {
+        let secret = load_or_create_dev_secret(&settings.dev_secret_file)?;
+        tracing::warn!(
+            secret_file = %settings.dev_secret_file.display(),
+            "DEVELOPMENT MODE: no authentication is configured, so only tokens signed with the \
+             local development secret are accepted. Mint one with `chat-history dev-token <user-id>`. \
+             Configure BETTER_AUTH_SECRET / BETTER_AUTH_URL / JWT_* for production."
+        );
+        Some(secret)
+    } else {
+        settings.jwt_hs256_secret.clone().map(Secret::new)
+    };
+    Ok(Authenticator::new(AuthConfig {
+        hs256_secret,
+        issuer: settings.jwt_issuer.clone(),
+        audience: settings.jwt_audience.clone(),
+    }))
+}
+
+fn store_options(settings: &Settings) -> StoreOptions {
+    let mut options = StoreOptions::default();
+    if let Some(max) = settings.db_max_connections {
+        options.max_connections = max;
+    }
+    options.acquire_timeout = Duration::from_secs(settings.db_acquire_timeout_secs.max(1));
+    options
+}
+
+/// Opens the database and applies migrations (the `migrate` command).
+pub async fn migrate(settings: &Settings) -> Result<(), StartupError> {
+    let url = crate::config::redact_url(&settings.database_url);
+    let store = Store::connect(&settings.database_url, store_options(settings))
+        .await
+        .map_err(|source| StartupError::Database {
+            url: url.clone(),
+            source,
+        })?;
+    store
+        .migrate()
+        .await
+        .map_err(|source| StartupError::Migrate { url, source })?;
+    store.close().await;
+    Ok(())
+}
+
+fn cors(origins: &TrustedOrigins) -> Cors {
+    let mut cors = Cors::default()
+        .allowed_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_MATCH,
+            header::IF_NONE_MATCH,
+            header::HeaderName::from_static("x-request-id"),
+        ])
+        .expose_headers([
+            header::ETAG,
+            header::LOCATION,
+            header::RETRY_AFTER,
+            header::HeaderName::from_static("x-request-id"),
+            header::HeaderName::from_static("idempotent-replayed"),
+        ])
+        .supports_credentials()
+        .block_on_origin_mismatch(false)
+        .max_age(3600);
+    for origin in origins.as_slice() {
+        cors = cors.allowed_origin(origin);
+    }
+    cors
+}
+
+/// Registers every route of the v1 contract and the probes.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    let not_allowed = || web::to(routes::method_not_allowed);
+    cfg.service(
+        web::resource("/healthz")
+            .route(web::get().to(health::healthz))
+            .default_service(not_allowed()),
+    )
+    .service(
+        web::resource("/readyz")
+            .route(web::get().to(health::readyz))
+            .default_service(not_allowed()),
+    )
+    .service(
+        web::resource("/metrics")
+            .route(web::get().to(crate::metrics::metrics))
+            .default_service(not_allowed()),
+    )
+    .service(
+        web::resource("/openapi.json")
+            .route(web::get().to(openapi::openapi_json))
+            .default_service(not_allowed()),
+    )
+    .service(
+        web::resource("/docs")
+            .route(web::get().to(openapi::docs))
+            .default_service(not_allowed()),
+    )
+    .service(openapi::swagger_ui())
+    .service(
+        web::scope("/api/v1")
+            .service(
+                web::resource("/threads")
+                    .route(web::get().to(threads::list_threads))
+                    .route(web::post().to(threads::create_thread))
+                    .default_service(not_allowed()),
+            )
+            .service(
+                web::resource("/threads/{thread_id}")
+                    .route(web::get().to(threads::get_thread))
+                    .route(web::patch().to(threads::update_thread))
+                    .route(web::delete().to(threads::delete_thread))
+                    .default_service(not_allowed()),
+            )
+            .service(
+                web::resource("/threads/{thread_id}/messages")
+                    .route(web::get().to(messages::list_messages))
+                    .route(web::post().to(messages::append_message))
+                    .default_service(not_allowed()),
+            )
+            .service(
+                web::resource("/threads/{thread_id}/export")
+                    .route(web::get().to(export::export_thread))
+                    .default_service(not_allowed()),
+            )
+            // Before `{message_id}`, which would otherwise match "batch".
+            .service(
+                web::resource("/threads/{thread_id}/messages/batch")
+                    .app_data(BodyLimit::BATCH)
+                    .route(web::post().to(messages::append_batch))
+                    .default_service(not_allowed()),
+            )
+            .service(
+                web::resource("/threads/{thread_id}/messages/{message_id}")
+                    .route(web::get().to(messages::get_message))
+                    .route(web::patch().to(messages::update_message))
+                    .route(web::delete().to(messages::delete_message))
+                    .default_service(not_allowed()),
+            )
+            .service(
+                web::resource("/me")
+                    .route(web::get().to(me::me))
+                    .default_service(not_allowed()),
+            )
+            .service(
+                web::resource("/me/history")
+                    .route(web::delete().to(me::delete_history))
+                    .default_service(not_allowed()),
+            ),
+    )
+    .default_service(web::to(routes::not_found));
+}
+
+/// A built server, bound and ready to run.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    /// Opens the database (migrating it unless told not to), builds the authenticator and
+    /// binds `LISTEN_ADDR` (port 0 picks a free port; see [`Application::port`]).
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let url = crate::config::redact_url(&settings.database_url);
+        let store = Store::connect(&settings.database_url, store_options(&settings))
+            .await
+            .map_err(|source| StartupError::Database {
+                url: url.clone(),
+                source,
+            })?;
+        if settings.migrate_on_start {
+            store
+                .migrate()
+                .await
+                .map_err(|source| StartupError::Migrate {
+                    url: url.clone(),
+                    source,
+                })?;
+        }
+        let authenticator = web::Data::new(build_authenticator(&settings)?);
+        let state = web::Data::new(AppState {
+            threads: ThreadService::new(store.thread_repository()),
+            messages: MessageService::new(store.message_repository()),
+            limits: Limits {
+                max_content_bytes: settings.max_content_bytes,
+            },
+        });
+        let probe_store = store.clone();
+        let probe = Arc::new(move || {
+            let stats = probe_store.pool_stats();
+            PoolStats {
+                size: stats.size,
+                idle: stats.idle,
+                max: stats.max,
+            }
+        });
+        let metrics = web::Data::new(
+            Metrics::new(Some(probe)).map_err(|e| StartupError::Auth(format!("metrics: {e}")))?,
+        );
+        let origins = TrustedOrigins::new(&settings.trusted_origins);
+        let listener =
+            TcpListener::bind(settings.listen_addr).map_err(|source| StartupError::Bind {
+                addr: settings.listen_addr,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| StartupError::Bind {
+            addr: settings.listen_addr,
+            source,
+        })?;
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(authenticator.clone())
+                .app_data(origins.clone())
+                .app_data(metrics.clone())
+                .app_data(BodyLimit::DEFAULT)
+                .app_data(
+                    web::QueryConfig::default()
+                        .error_handler(|err, _| ApiError::InvalidQuery(err.to_string()).into()),
+                )
+                .app_data(
+                    web::PathConfig::default()
+                        .error_handler(|_, _| ApiError::InvalidPathId("path").into()),
+                )
+                .wrap(cors(&origins))
+                .wrap(from_fn(request_id_and_log))
+                .configure(routes)
+        })
+        .listen(listener)
+        .map_err(|source| StartupError::Bind {
+            addr: settings.listen_addr,
+            source,
+        })?
+        .shutdown_timeout(30)
+        .run();
+        tracing::info!(%addr, database = %url, "chat-history is listening");
+        Ok(Self {
+            port: addr.port(),
+            server,
+        })
+    }
+
+    /// The port the server is bound to.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle to stop the server (gracefully or not).
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until stopped. SIGINT and SIGTERM stop it gracefully: in-flight requests
+    /// finish (up to 30 s), new connections are refused.
+    pub async fn run_until_stopped(self) -> Result<(), StartupError> {
+        self.server.await.map_err(StartupError::Server)
+    }
+}

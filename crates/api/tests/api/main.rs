@@ -1,0 +1,9 @@
+//! HTTP tests: the real server on a random port, a fresh database of each backend.
+
+mod errors;
+mod helpers;
+mod isolation;
+mod lifecycle;
+mod messages;
+mod openapi;
+mod threads;

@@ -1,0 +1,254 @@
+//! The `chat-history` binary as an operator runs it: commands, configuration errors,
+//! development mode, signals, and durability across `kill -9`.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_chat-history");
+
+/// A command with a clean environment: only what the test sets.
+fn chat_history(dir: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "info");
+    cmd
+}
+
+fn run(cmd: &mut Command) -> (bool, String, String) {
+    let out = cmd.output().expect("binary runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Starts `serve` on a free port and returns the child and its base URL, read from the
+/// "listening" log line.
+fn serve(cmd: &mut Command) -> (Child, String) {
+    let mut child = cmd
+        .env("LISTEN_ADDR", "127.0.0.1:0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("the server logs before it exits")
+            .expect("log line");
+        if let Ok(entry) = serde_json::from_str::<Value>(&line)
+            && entry["message"] == "chat-history is listening"
+        {
+            break entry["addr"].as_str().expect("addr").to_owned();
+        }
+    };
+    // Keep draining the logs so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (child, format!("http://{addr}"))
+}
+
+fn signal(child: &Child, sig: &str) {
+    let status = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+}
+
+/// Environment, arguments, and the setting the error must name.
+type Case = (
+    &'static [(&'static str, &'static str)],
+    &'static [&'static str],
+    &'static str,
+);
+
+#[test]
+fn unusable_settings_stop_the_binary_with_one_line_naming_them() {
+    let dir = tempfile::tempdir().expect("dir");
+    let cases: [Case; 4] = [
+        (&[("DATABASE_URL", "nosuchdb://x")], &[], "DATABASE_URL"),
+        (&[("LISTEN_ADDR", "not-an-address")], &[], "listen-addr"),
+        (&[], &["--no-such-option"], "--no-such-option"),
+        (
+            &[("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")],
+            &["migrate"],
+            "DATABASE_URL",
+        ),
+    ];
+    for (env, args, named) in cases {
+        let mut cmd = chat_history(dir.path());
+        cmd.args(args).envs(env.iter().copied());
+        let (ok, _, stderr) = run(&mut cmd);
+        assert!(!ok, "{env:?} {args:?} must fail");
+        assert!(stderr.contains(named), "{named} not named in: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        let first = stderr.lines().find(|l| l.contains(named)).expect("line");
+        assert!(first.len() < 400, "one readable line: {first}");
+    }
+}
+
+#[test]
+fn dev_token_mints_a_token_that_the_development_server_accepts() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (ok, token, stderr) = run(chat_history(dir.path()).args(["dev-token", "alice"]));
+    assert!(ok, "{stderr}");
+    let token = token.trim().to_owned();
+    assert_eq!(token.split('.').count(), 3, "a JWT");
+
+    let secret = dir.path().join("data/dev-secret");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&secret)
+            .expect("secret file")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    let (mut child, base) = serve(&mut chat_history(dir.path()));
+    let client = reqwest::blocking::Client::new();
+    let me: Value = client
+        .get(format!("{base}/api/v1/me"))
+        .bearer_auth(&token)
+        .send()
+        .expect("request")
+        .json()
+        .expect("json");
+    assert_eq!(me, json!({"user_id": "alice", "auth": "jwt"}));
+    let res = client
+        .get(format!("{base}/api/v1/me"))
+        .send()
+        .expect("request");
+    assert_eq!(
+        res.status(),
+        401,
+        "no unauthenticated access in development mode"
+    );
+    assert!(dir.path().join("data/chat-history.db").exists());
+    signal(&child, "-TERM");
+    assert!(
+        child.wait().expect("exit").success(),
+        "clean exit on SIGTERM"
+    );
+}
+
+fn postgres_database() -> (String, impl FnOnce()) {
+    let admin = std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+    let name = format!("chtest_bin_{}", uuid::Uuid::new_v4().simple());
+    let sql = |statement: String| {
+        let admin = admin.clone();
+        move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                use sea_orm::ConnectionTrait as _;
+                let db = sea_orm::Database::connect(&admin)
+                    .await
+                    .unwrap_or_else(|e| {
+                        panic!(
+                            "PostgreSQL is not reachable at {admin} ({e}); start it with \
+                         `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`"
+                        )
+                    });
+                db.execute_unprepared(&statement).await.expect("sql");
+            });
+        }
+    };
+    sql(format!("CREATE DATABASE \"{name}\""))();
+    let mut url = url::Url::parse(&admin).expect("url");
+    url.set_path(&format!("/{name}"));
+    (
+        url.to_string(),
+        sql(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")),
+    )
+}
+
+fn every_acknowledged_message_survives_kill_9(database_url: &str) {
+    let dir = tempfile::tempdir().expect("dir");
+    let start = || {
+        let mut cmd = chat_history(dir.path());
+        cmd.env("DATABASE_URL", database_url)
+            .env("JWT_HS256_SECRET", "kill-nine-secret");
+        serve(&mut cmd)
+    };
+    let (_, token, _) = run(chat_history(dir.path())
+        .env("JWT_HS256_SECRET", "kill-nine-secret")
+        .args(["dev-token", "alice"]));
+    let token = token.trim().to_owned();
+    let client = reqwest::blocking::Client::new();
+
+    let (mut child, base) = start();
+    let thread: Value = client
+        .post(format!("{base}/api/v1/threads"))
+        .bearer_auth(&token)
+        .json(&json!({"title": "durable"}))
+        .send()
+        .expect("request")
+        .json()
+        .expect("json");
+    let tid = thread["id"].as_str().expect("id").to_owned();
+    let mut acknowledged = Vec::new();
+    for i in 0..50 {
+        let res = client
+            .post(format!("{base}/api/v1/threads/{tid}/messages"))
+            .bearer_auth(&token)
+            .json(&json!({"role": "user", "content": format!("m{i}")}))
+            .send()
+            .expect("request");
+        if res.status() == 201 {
+            let m: Value = res.json().expect("json");
+            acknowledged.push(m["id"].as_str().expect("id").to_owned());
+        }
+    }
+    signal(&child, "-KILL");
+    let _ = child.wait();
+
+    let (mut child, base) = start();
+    let page: Value = client
+        .get(format!("{base}/api/v1/threads/{tid}/messages?limit=100"))
+        .bearer_auth(&token)
+        .send()
+        .expect("request")
+        .json()
+        .expect("json");
+    let stored: Vec<&str> = page["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|m| m["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(acknowledged.len(), 50);
+    assert_eq!(stored, acknowledged);
+    signal(&child, "-TERM");
+    assert!(child.wait().expect("exit").success());
+}
+
+#[test]
+fn every_acknowledged_message_survives_kill_9_on_sqlite() {
+    let dir = tempfile::tempdir().expect("dir");
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("db.sqlite").display()
+    );
+    every_acknowledged_message_survives_kill_9(&url);
+}
+
+#[test]
+fn every_acknowledged_message_survives_kill_9_on_postgres() {
+    let (url, drop_database) = postgres_database();
+    every_acknowledged_message_survives_kill_9(&url);
+    drop_database();
+}
