@@ -6,7 +6,7 @@
 //   npm ci --prefix interop/better-auth
 //   CHAT_HISTORY_BIN=target/debug/chat-history npm test --prefix interop/better-auth
 //
-// Environment: CHAT_HISTORY_BIN (required for the chat-history part), TEST_POSTGRES_URL
+// Environment: CHAT_HISTORY_BIN (required for the chat-history part), TEST_DATABASE_URL
 // (default postgres://postgres@127.0.0.1:5432/postgres; a database is created on that
 // server and dropped at the end).
 import assert from "node:assert/strict";
@@ -20,7 +20,7 @@ import pg from "pg";
 import { startBetterAuth } from "./server.mjs";
 
 const ADMIN_URL =
-  process.env.TEST_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+  process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 const SECRET = crypto.randomBytes(32).toString("base64");
 const CACHE_TTL_SECS = 1;
 const COOKIE = "better-auth.session_token";

@@ -226,7 +226,7 @@ mod tests {
 
     /// The PostgreSQL server the tests create their throwaway databases on.
     fn admin_url() -> String {
-        std::env::var("TEST_POSTGRES_URL")
+        std::env::var("TEST_DATABASE_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
     }
 
