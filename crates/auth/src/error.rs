@@ -1,3 +1,5 @@
+//! The errors of this crate: [`AuthError`] per request, [`AuthConfigError`] at start.
+
 /// Why a credential was not accepted. The reasons are for logs; clients only learn that
 /// they are unauthenticated (401) or that verification could not be done now (503).
 #[derive(Debug, thiserror::Error)]
