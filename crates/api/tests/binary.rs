@@ -29,9 +29,21 @@ fn run(cmd: &mut Command) -> (bool, String, String) {
     )
 }
 
-/// Starts `serve` on a free port and returns the child and its base URL, read from the
-/// "listening" log line.
+/// A running server: the process, its base URL, and its log lines so far (all of them
+/// once the process has exited and `logs` has been joined).
+struct Served {
+    child: Child,
+    base: String,
+    logs: std::thread::JoinHandle<Vec<String>>,
+}
+
+/// Starts `serve` on a free port; the base URL is read from the "listening" log line.
 fn serve(cmd: &mut Command) -> (Child, String) {
+    let served = serve_with_logs(cmd);
+    (served.child, served.base)
+}
+
+fn serve_with_logs(cmd: &mut Command) -> Served {
     let mut child = cmd
         .env("LISTEN_ADDR", "127.0.0.1:0")
         .stdout(Stdio::null())
@@ -40,20 +52,31 @@ fn serve(cmd: &mut Command) -> (Child, String) {
         .expect("spawn");
     let stderr = child.stderr.take().expect("stderr");
     let mut lines = BufReader::new(stderr).lines();
+    let mut seen = Vec::new();
     let addr = loop {
         let line = lines
             .next()
             .expect("the server logs before it exits")
             .expect("log line");
-        if let Ok(entry) = serde_json::from_str::<Value>(&line)
-            && entry["message"] == "chat-history is listening"
-        {
-            break entry["addr"].as_str().expect("addr").to_owned();
+        let listening = serde_json::from_str::<Value>(&line)
+            .ok()
+            .filter(|entry| entry["message"] == "chat-history is listening")
+            .and_then(|entry| entry["addr"].as_str().map(str::to_owned));
+        seen.push(line);
+        if let Some(addr) = listening {
+            break addr;
         }
     };
     // Keep draining the logs so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (child, format!("http://{addr}"))
+    let logs = std::thread::spawn(move || {
+        seen.extend(lines.map_while(Result::ok));
+        seen
+    });
+    Served {
+        child,
+        base: format!("http://{addr}"),
+        logs,
+    }
 }
 
 fn signal(child: &Child, sig: &str) {
@@ -115,11 +138,16 @@ fn dev_token_mints_a_token_that_the_development_server_accepts() {
         assert_eq!(mode & 0o777, 0o600);
     }
 
-    let (mut child, base) = serve(&mut chat_history(dir.path()));
+    let Served {
+        mut child,
+        base,
+        logs,
+    } = serve_with_logs(&mut chat_history(dir.path()));
     let client = reqwest::blocking::Client::new();
     let me: Value = client
         .get(format!("{base}/api/v1/me"))
         .bearer_auth(&token)
+        .header("X-Request-Id", "trace-me-1")
         .send()
         .expect("request")
         .json()
@@ -139,6 +167,27 @@ fn dev_token_mints_a_token_that_the_development_server_accepts() {
     assert!(
         child.wait().expect("exit").success(),
         "clean exit on SIGTERM"
+    );
+
+    let logs = logs.join().expect("logs");
+    assert!(
+        logs.iter().any(|l| l.contains("DEVELOPMENT MODE")),
+        "development mode is announced"
+    );
+    let request = logs
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|e| e["message"] == "request" && e["request_id"] == "trace-me-1")
+        .expect("one JSON line per request");
+    assert_eq!(request["route"], "/api/v1/me");
+    assert_eq!(request["method"], "GET");
+    assert_eq!(request["status"], 200);
+    assert_eq!(request["user_id"], "alice");
+    assert!(request["latency_ms"].is_number());
+    let signature = token.rsplit('.').next().expect("signature");
+    assert!(
+        logs.iter().all(|l| !l.contains(signature)),
+        "tokens never reach the logs"
     );
 }
 
