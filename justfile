@@ -14,6 +14,12 @@ token user="alice":
 test:
     cargo nextest run --workspace
 
+# A real Better Auth against the chat-history binary (needs Node.js and the local PostgreSQL).
+interop:
+    npm ci --prefix interop/better-auth
+    cargo build --bin chat-history
+    CHAT_HISTORY_BIN="${CARGO_TARGET_DIR:-target}/debug/chat-history" npm test --prefix interop/better-auth
+
 # What CI runs.
 ci:
     bash .ci/run

@@ -88,11 +88,12 @@ pub struct Settings {
     #[arg(long, env = "JWT_JWKS_URL", global = true)]
     pub jwt_jwks_url: Option<String>,
 
-    /// Required JWT `iss` (default: BETTER_AUTH_URL when set).
+    /// Required JWT `iss` (default: the origin of BETTER_AUTH_URL when set, which is what
+    /// Better Auth's `jwt` plugin puts in).
     #[arg(long, env = "JWT_ISSUER", global = true)]
     pub jwt_issuer: Option<String>,
 
-    /// Required JWT `aud` (default: BETTER_AUTH_URL when set).
+    /// Required JWT `aud` (default: the origin of BETTER_AUTH_URL when set).
     #[arg(long, env = "JWT_AUDIENCE", global = true)]
     pub jwt_audience: Option<String>,
 
@@ -117,6 +118,48 @@ pub struct Settings {
     /// Where Better Auth's `session` table lives when not in DATABASE_URL's database.
     #[arg(long, env = "BETTER_AUTH_DATABASE_URL", global = true)]
     pub better_auth_database_url: Option<String>,
+
+    /// Better Auth's session table, if renamed in its config (`session.modelName`); may be
+    /// schema-qualified (`auth.session`).
+    #[arg(
+        long,
+        env = "BETTER_AUTH_SESSION_TABLE",
+        default_value = "session",
+        global = true
+    )]
+    pub better_auth_session_table: String,
+
+    /// The session table's token column, if renamed (`session.fields.token`).
+    #[arg(
+        long,
+        env = "BETTER_AUTH_SESSION_TOKEN_COLUMN",
+        default_value = "token",
+        global = true
+    )]
+    pub better_auth_session_token_column: String,
+
+    /// The session table's user id column, if renamed (`session.fields.userId`).
+    #[arg(
+        long,
+        env = "BETTER_AUTH_SESSION_USER_ID_COLUMN",
+        default_value = "userId",
+        global = true
+    )]
+    pub better_auth_session_user_id_column: String,
+
+    /// The session table's expiry column, if renamed (`session.fields.expiresAt`).
+    #[arg(
+        long,
+        env = "BETTER_AUTH_SESSION_EXPIRES_AT_COLUMN",
+        default_value = "expiresAt",
+        global = true
+    )]
+    pub better_auth_session_expires_at_column: String,
+
+    /// Refuse raw (unsigned) session tokens in `Authorization: Bearer`, like Better Auth's
+    /// `bearer({ requireSignature: true })`.
+    #[arg(long, env = "BETTER_AUTH_REQUIRE_SIGNED_BEARER", default_value_t = false, action = clap::ArgAction::Set, global = true)]
+    pub better_auth_require_signed_bearer: bool,
 
     /// How long a verified session may be reused without a database lookup (seconds, 0
     /// disables the cache). A signed-out session keeps working this long at most.
@@ -199,6 +242,23 @@ impl std::fmt::Debug for Settings {
             .field(
                 "better_auth_database_url",
                 &self.better_auth_database_url.as_deref().map(redact_url),
+            )
+            .field("better_auth_session_table", &self.better_auth_session_table)
+            .field(
+                "better_auth_session_token_column",
+                &self.better_auth_session_token_column,
+            )
+            .field(
+                "better_auth_session_user_id_column",
+                &self.better_auth_session_user_id_column,
+            )
+            .field(
+                "better_auth_session_expires_at_column",
+                &self.better_auth_session_expires_at_column,
+            )
+            .field(
+                "better_auth_require_signed_bearer",
+                &self.better_auth_require_signed_bearer,
             )
             .field("session_cache_ttl_secs", &self.session_cache_ttl_secs)
             .field("db_max_connections", &self.db_max_connections)

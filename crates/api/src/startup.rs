@@ -13,9 +13,10 @@ use actix_web::http::{Method, header};
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 
-use auth::{AuthConfig, Authenticator, Secret};
-use domain::{Limits, MessageService, ThreadService, UserId};
-use infra_postgres::{Store, StoreOptions};
+use auth::{AuthConfig, AuthConfigError, Authenticator, Secret, better_auth_endpoints};
+use domain::{Limits, MessageService, SessionStore, ThreadService, UserId};
+use infra_postgres::better_auth::{BetterAuthNames, BetterAuthSessionStore};
+use infra_postgres::{Backend, Store, StoreOptions};
 
 use crate::config::Settings;
 use crate::error::ApiError;
@@ -65,6 +66,15 @@ pub enum StartupError {
         /// Why.
         #[source]
         source: io::Error,
+    },
+    /// Better Auth's database could not be opened.
+    #[error("BETTER_AUTH_DATABASE_URL / DATABASE_URL ({url}): cannot open Better Auth's database")]
+    SessionDatabase {
+        /// The URL, password redacted.
+        url: String,
+        /// Why.
+        #[source]
+        source: domain::StoreError,
     },
     /// An authentication setting is unusable.
     #[error("{0}")]
@@ -122,7 +132,13 @@ pub fn dev_token(settings: &Settings, user: &str, ttl_secs: i64) -> Result<Strin
     auth::mint_hs256(&secret, &user, ttl_secs).map_err(|e| StartupError::Auth(e.to_string()))
 }
 
-fn build_authenticator(settings: &Settings) -> Result<Authenticator, StartupError> {
+/// Builds the authenticator from the JWT and Better Auth settings; in development mode
+/// (nothing configured) from the local development secret only.
+async fn build_authenticator(
+    settings: &Settings,
+    store: &Store,
+) -> Result<Authenticator, StartupError> {
+    let auth_error = |e: AuthConfigError| StartupError::Auth(e.to_string());
     let hs256_secret = if settings.uses_dev_secret() {
         let secret = load_or_create_dev_secret(&settings.dev_secret_file)?;
         tracing::warn!(
@@ -135,11 +151,90 @@ fn build_authenticator(settings: &Settings) -> Result<Authenticator, StartupErro
     } else {
         settings.jwt_hs256_secret.clone().map(Secret::new)
     };
-    Ok(Authenticator::new(AuthConfig {
+    let endpoints = settings
+        .better_auth_url
+        .as_deref()
+        .map(better_auth_endpoints)
+        .transpose()
+        .map_err(auth_error)?;
+    let public_key_pem = match &settings.jwt_public_key_file {
+        Some(path) => Some(std::fs::read(path).map_err(|e| {
+            StartupError::Auth(format!(
+                "JWT_PUBLIC_KEY_FILE ({}): cannot read the file: {e}",
+                path.display()
+            ))
+        })?),
+        None => None,
+    };
+    let config = AuthConfig {
         hs256_secret,
-        issuer: settings.jwt_issuer.clone(),
-        audience: settings.jwt_audience.clone(),
-    }))
+        public_key_pem,
+        jwks_url: settings
+            .jwt_jwks_url
+            .clone()
+            .or_else(|| endpoints.as_ref().map(|e| e.jwks_url.clone())),
+        issuer: settings
+            .jwt_issuer
+            .clone()
+            .or_else(|| endpoints.as_ref().map(|e| e.issuer.clone())),
+        audience: settings
+            .jwt_audience
+            .clone()
+            .or_else(|| endpoints.as_ref().map(|e| e.issuer.clone())),
+        better_auth_secret: settings.better_auth_secret.clone().map(Secret::new),
+        session_store: session_store(settings, store).await?,
+        session_cache_ttl: Duration::from_secs(settings.session_cache_ttl_secs),
+        require_signed_bearer: settings.better_auth_require_signed_bearer,
+        ..AuthConfig::default()
+    };
+    Authenticator::new(config).map_err(auth_error)
+}
+
+/// Better Auth's session table, when sessions are in use (`BETTER_AUTH_SECRET` or
+/// `BETTER_AUTH_DATABASE_URL` set): in `BETTER_AUTH_DATABASE_URL`'s database, else in
+/// `DATABASE_URL`'s when that is PostgreSQL. `None` for JWT-only deployments.
+async fn session_store(
+    settings: &Settings,
+    store: &Store,
+) -> Result<Option<Arc<dyn SessionStore>>, StartupError> {
+    let url = match &settings.better_auth_database_url {
+        Some(url) => url,
+        None if settings.better_auth_secret.is_some() && store.backend() == Backend::Postgres => {
+            &settings.database_url
+        }
+        // BETTER_AUTH_SECRET without a PostgreSQL database: the authenticator refuses it
+        // with a message naming both settings.
+        None => return Ok(None),
+    };
+    let names = BetterAuthNames {
+        session_table: settings.better_auth_session_table.clone(),
+        token_column: settings.better_auth_session_token_column.clone(),
+        user_id_column: settings.better_auth_session_user_id_column.clone(),
+        expires_at_column: settings.better_auth_session_expires_at_column.clone(),
+    };
+    names
+        .validate()
+        .map_err(|e| StartupError::Auth(e.to_string()))?;
+    let redacted = crate::config::redact_url(url);
+    let sessions = BetterAuthSessionStore::connect(url, names)
+        .await
+        .map_err(|source| StartupError::SessionDatabase {
+            url: redacted.clone(),
+            source,
+        })?;
+    // A missing table is not fatal: Better Auth may not have migrated yet. Say so once
+    // here; session requests answer 503 until it has.
+    if let Err(e) = sessions.check().await {
+        tracing::warn!(
+            database = %redacted,
+            table = %settings.better_auth_session_table,
+            error = %e,
+            "Better Auth's session table cannot be read (yet); session cookies and tokens \
+             will get 503 until it can. Check BETTER_AUTH_DATABASE_URL and \
+             BETTER_AUTH_SESSION_* if this persists."
+        );
+    }
+    Ok(Some(Arc::new(sessions)))
 }
 
 fn store_options(settings: &Settings) -> StoreOptions {
@@ -311,7 +406,7 @@ impl Application {
                     source,
                 })?;
         }
-        let authenticator = web::Data::new(build_authenticator(&settings)?);
+        let authenticator = web::Data::new(build_authenticator(&settings, &store).await?);
         let state = web::Data::new(AppState {
             threads: ThreadService::new(store.thread_repository()),
             messages: MessageService::new(store.message_repository()),

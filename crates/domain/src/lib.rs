@@ -3,7 +3,8 @@
 //! This crate holds the entities ([`Thread`], [`Message`]), the value types whose
 //! constructors make invalid values impossible ([`ThreadTitle`], [`MessageContent`],
 //! [`Sources`], [`Metadata`], ...), keyset pagination ([`Page`], [`PageLimit`], cursors),
-//! the ports that storage adapters implement ([`ThreadRepository`], [`MessageRepository`])
+//! the ports that storage adapters implement ([`ThreadRepository`], [`MessageRepository`],
+//! and [`SessionStore`] for reading Better Auth sessions)
 //! and the application services that hold the rules
 //! ([`ThreadService`], [`MessageService`]).
 //!
@@ -33,7 +34,9 @@ pub use ports::{MessageRepository, ThreadRepository};
 #[cfg(any(test, feature = "mock"))]
 pub use ports::{MockMessageRepository, MockThreadRepository};
 pub use services::{Created, IfMatch, MessageService, ThreadService};
-pub use session::{AuthMethod, Principal};
+#[cfg(any(test, feature = "mock"))]
+pub use session::MockSessionStore;
+pub use session::{AuthMethod, Principal, SessionRecord, SessionStore};
 pub use thread::{ArchivedFilter, NewThread, Thread, ThreadFilter, ThreadPatch};
 pub use time::Timestamp;
 pub use values::{Limits, MessageContent, Metadata, Role, Sources, ThreadTitle, Version};

@@ -26,6 +26,9 @@
 //! port method. This crate depends on `domain` and `migration`, never on the HTTP or auth
 //! crates.
 //!
+//! [`better_auth::BetterAuthSessionStore`] implements the domain's [`domain::SessionStore`]
+//! port: read-only lookups in Better Auth's `session` table, over its own small pool.
+//!
 //! Decisions worth knowing:
 //! - SQLite has no time type. Every timestamp is written by this crate as fixed-width
 //!   RFC 3339 text with six fractional digits and `Z` (`2026-11-24T10:15:30.123456Z`), so
@@ -43,6 +46,7 @@
 //!   and PostgreSQL shutdown/resource/serialization errors become `Unavailable`; the rest is
 //!   `Unexpected`. The backend error is kept only as the `source`.
 
+pub mod better_auth;
 mod convert;
 mod db;
 mod entity;
