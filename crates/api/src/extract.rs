@@ -19,12 +19,6 @@ use domain::{IfMatch, MessageId, Principal, ThreadId, Version};
 use crate::error::ApiError;
 use crate::rate_limit::UserRateLimiter;
 
-/// Cookie names Better Auth uses for its session token (plain and `__Secure-`).
-pub const SESSION_COOKIES: [&str; 2] = [
-    "__Secure-better-auth.session_token",
-    "better-auth.session_token",
-];
-
 /// Origins whose cookie-authenticated unsafe requests are accepted (and CORS allows).
 #[derive(Debug, Clone, Default)]
 pub struct TrustedOrigins(Arc<Vec<String>>);
@@ -72,10 +66,22 @@ fn bearer_token(req: &HttpRequest) -> Option<Result<String, AuthError>> {
     Some(Ok(token.to_owned()))
 }
 
-fn session_cookie(req: &HttpRequest) -> Option<String> {
-    SESSION_COOKIES
-        .iter()
-        .find_map(|name| req.cookie(name).map(|c| c.value().to_owned()))
+/// The Better Auth session cookie, under any of the configured names (still URL-encoded;
+/// the authenticator decodes and verifies it).
+fn session_cookie(req: &HttpRequest, authenticator: Option<&Authenticator>) -> Option<String> {
+    let header = req
+        .headers()
+        .get_all(header::COOKIE)
+        .filter_map(|v| v.to_str().ok())
+        .collect::<Vec<_>>()
+        .join("; ");
+    if header.is_empty() {
+        return None;
+    }
+    match authenticator {
+        Some(a) => auth::session_cookie_from_header(&header, a.session_cookie_names()),
+        None => auth::session_cookie_from_header(&header, &auth::DEFAULT_SESSION_COOKIE_NAMES),
+    }
 }
 
 /// The origin of an unsafe request: `Origin`, else the origin part of `Referer`.
@@ -101,7 +107,7 @@ impl FromRequest for AuthUser {
         let credential = match bearer_token(req) {
             Some(Ok(token)) => Ok(Credential::Bearer(token)),
             Some(Err(e)) => Err(ApiError::Auth(e)),
-            None => match session_cookie(req) {
+            None => match session_cookie(req, authenticator.as_ref().map(|a| a.get_ref())) {
                 Some(cookie) => {
                     // Cookies ride along with cross-site requests; unsafe ones must come
                     // from a trusted origin (CSRF).

@@ -180,6 +180,11 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Settings)
     let db = TestDb::new(backend).await;
     let mut settings = test_settings(&db.url);
     adjust(&mut settings);
+    spawn_on(db, settings).await
+}
+
+/// Starts a server on an existing test database.
+pub async fn spawn_on(db: TestDb, settings: Settings) -> TestApp {
     let (address, handle) = start(settings).await;
     TestApp {
         address,
