@@ -5,6 +5,7 @@ mod csrf;
 mod errors;
 mod export;
 mod helpers;
+mod hostile;
 mod isolation;
 mod lifecycle;
 mod messages;
