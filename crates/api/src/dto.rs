@@ -39,7 +39,7 @@ pub struct CreateThreadBody {
     id: Option<String>,
     /// At most 512 characters, no U+0000. Default `""`.
     #[serde(default, deserialize_with = "non_null")]
-    #[schema(nullable = false, max_length = 512)]
+    #[schema(nullable = false, max_length = 512, pattern = "^[^\\u0000]*$")]
     title: Option<String>,
     /// A JSON object of at most 16 KiB serialized. Default `{}`.
     #[serde(default, deserialize_with = "non_null_value")]
@@ -72,7 +72,7 @@ impl CreateThreadBody {
 pub struct UpdateThreadBody {
     /// New title, at most 512 characters.
     #[serde(default, deserialize_with = "non_null")]
-    #[schema(nullable = false, max_length = 512)]
+    #[schema(nullable = false, max_length = 512, pattern = "^[^\\u0000]*$")]
     title: Option<String>,
     /// New metadata, replacing the whole object (at most 16 KiB).
     #[serde(default, deserialize_with = "non_null_value")]
@@ -111,6 +111,7 @@ pub struct CreateMessageBody {
     #[schema(value_type = RoleSchema)]
     role: String,
     /// The text: at most 1 MiB (configurable) of JSON serialization, no U+0000.
+    #[schema(pattern = "^[^\\u0000]*$")]
     content: String,
     /// Retrieval citations: an array of objects, at most 256 KiB serialized. Default `[]`.
     #[serde(default, deserialize_with = "non_null_value")]
@@ -190,7 +191,7 @@ impl BatchBody {
 pub struct UpdateMessageBody {
     /// New text.
     #[serde(default, deserialize_with = "non_null")]
-    #[schema(nullable = false)]
+    #[schema(nullable = false, pattern = "^[^\\u0000]*$")]
     content: Option<String>,
     /// New citations (an array of objects).
     #[serde(default, deserialize_with = "non_null_value")]

@@ -5,6 +5,7 @@
 //! operation can give, from what the operation is (authenticated, unsafe, with ids in the
 //! path, a list, with a body, a create, a patch), so the document cannot forget one.
 
+use std::collections::HashMap;
 use std::sync::OnceLock;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{HttpMethod, Operation};
@@ -72,6 +73,36 @@ pub fn document() -> utoipa::openapi::OpenApi {
 fn document_json() -> &'static str {
     static JSON: OnceLock<String> = OnceLock::new();
     JSON.get_or_init(|| document().to_json().unwrap_or_default())
+}
+
+/// The methods a documented path serves, as an `Allow` header value (`GET, PATCH`), or
+/// `None` for a path the document does not have.
+pub fn allowed_methods(path: &str) -> Option<String> {
+    static ALLOWED: OnceLock<HashMap<String, String>> = OnceLock::new();
+    ALLOWED
+        .get_or_init(|| {
+            document()
+                .paths
+                .paths
+                .iter()
+                .map(|(path, item)| {
+                    let methods = [
+                        ("GET", item.get.is_some()),
+                        ("POST", item.post.is_some()),
+                        ("PUT", item.put.is_some()),
+                        ("PATCH", item.patch.is_some()),
+                        ("DELETE", item.delete.is_some()),
+                    ]
+                    .into_iter()
+                    .filter_map(|(name, served)| served.then_some(name))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                    (path.clone(), methods)
+                })
+                .collect()
+        })
+        .get(path)
+        .cloned()
 }
 
 /// `GET /openapi.json`: this document.

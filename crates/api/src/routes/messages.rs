@@ -36,7 +36,7 @@ fn order(raw: Option<&str>) -> Result<SortOrder, ApiError> {
     params(
         ("thread_id" = uuid::Uuid, Path),
         ("limit" = Option<i64>, Query, minimum = 1, maximum = 100, description = "Page size, default 50."),
-        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page."),
+        ("cursor" = Option<String>, Query, min_length = 1, description = "`next_cursor` of the previous page."),
         ("order" = Option<String>, Query, pattern = "^(asc|desc)$", description = "`asc` (default, oldest first) or `desc`."),
     ),
     responses((status = 200, description = "One page of messages by `(created_at, id)`.", body = PageResponse<MessageResponse>)))]

@@ -49,9 +49,15 @@ pub(crate) fn create_response(replayed: bool, location: String) -> HttpResponseB
     builder
 }
 
-/// The answer for a known path with an unsupported method.
-pub async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::MethodNotAllowed)
+/// The answer for a known path with an unsupported method, with `Allow` listing the
+/// methods the path serves (read from the OpenAPI document, which a test keeps equal to
+/// the routes served).
+pub async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let allow = req
+        .match_pattern()
+        .and_then(|pattern| crate::openapi::allowed_methods(&pattern))
+        .unwrap_or_default();
+    Err(ApiError::MethodNotAllowed(allow))
 }
 
 /// The answer for an unknown path.

@@ -248,21 +248,46 @@ async fn unknown_routes_are_404_and_wrong_methods_405_as_problems(backend: Backe
     let body = problem(app.get("/api/v1/nothing-here", "alice").await, 404).await;
     assert_eq!(body["code"], "not_found");
     let tid = uuid::Uuid::now_v7();
-    for (method, path) in [
-        (Method::PUT, "/api/v1/threads".to_owned()),
-        (Method::DELETE, "/api/v1/threads".to_owned()),
-        (Method::POST, format!("/api/v1/threads/{tid}")),
-        (Method::PUT, format!("/api/v1/threads/{tid}/messages")),
-        (Method::GET, format!("/api/v1/threads/{tid}/messages/batch")),
-        (Method::POST, "/api/v1/me".to_owned()),
-        (Method::GET, "/api/v1/me/history".to_owned()),
-        (Method::POST, "/healthz".to_owned()),
+    let trace = Method::from_bytes(b"TRACE").expect("method");
+    for (method, path, allow) in [
+        (Method::PUT, "/api/v1/threads".to_owned(), "GET, POST"),
+        (Method::DELETE, "/api/v1/threads".to_owned(), "GET, POST"),
+        (
+            Method::POST,
+            format!("/api/v1/threads/{tid}"),
+            "GET, PATCH, DELETE",
+        ),
+        (
+            Method::PUT,
+            format!("/api/v1/threads/{tid}/messages"),
+            "GET, POST",
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/threads/{tid}/messages/batch"),
+            "POST",
+        ),
+        (
+            trace.clone(),
+            format!("/api/v1/threads/{tid}/export"),
+            "GET",
+        ),
+        (Method::POST, "/api/v1/me".to_owned(), "GET"),
+        (Method::GET, "/api/v1/me/history".to_owned(), "DELETE"),
+        (Method::POST, "/healthz".to_owned(), "GET"),
+        (trace.clone(), "/metrics".to_owned(), "GET"),
     ] {
         let res = app
             .as_user(method.clone(), &path, "alice")
             .send()
             .await
             .expect("request");
+        // RFC 9110: a 405 says which methods the resource has.
+        assert_eq!(
+            res.headers().get("allow").and_then(|v| v.to_str().ok()),
+            Some(allow),
+            "{method} {path}"
+        );
         let body = problem(res, 405).await;
         assert_eq!(body["code"], "method_not_allowed", "{method} {path}");
     }
