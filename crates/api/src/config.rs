@@ -184,6 +184,17 @@ pub struct Settings {
     )]
     pub db_acquire_timeout_secs: u64,
 
+    /// PostgreSQL: the longest one statement may run, waiting for locks included, before
+    /// it is cancelled and the request gets 503 (seconds; 0: no limit). Migrations are
+    /// never limited.
+    #[arg(
+        long,
+        env = "DB_STATEMENT_TIMEOUT_SECS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub db_statement_timeout_secs: u64,
+
     /// Apply pending migrations when the server starts. Turn off when migrations run as
     /// a separate deployment step (`chat-history migrate`).
     #[arg(long, env = "MIGRATE_ON_START", default_value_t = true, action = clap::ArgAction::Set, global = true)]
@@ -263,6 +274,7 @@ impl std::fmt::Debug for Settings {
             .field("session_cache_ttl_secs", &self.session_cache_ttl_secs)
             .field("db_max_connections", &self.db_max_connections)
             .field("db_acquire_timeout_secs", &self.db_acquire_timeout_secs)
+            .field("db_statement_timeout_secs", &self.db_statement_timeout_secs)
             .field("migrate_on_start", &self.migrate_on_start)
             .field("rate_limit_per_minute", &self.rate_limit_per_minute)
             .field("rate_limit_burst", &self.rate_limit_burst)

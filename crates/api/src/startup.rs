@@ -243,13 +243,24 @@ fn store_options(settings: &Settings) -> StoreOptions {
         options.max_connections = max;
     }
     options.acquire_timeout = Duration::from_secs(settings.db_acquire_timeout_secs.max(1));
+    options.statement_timeout = (settings.db_statement_timeout_secs > 0)
+        .then(|| Duration::from_secs(settings.db_statement_timeout_secs));
     options
+}
+
+/// Options for applying migrations: no statement timeout, since a migration (or waiting for
+/// another replica's migration lock) may rightly take longer than any request.
+fn migration_options(settings: &Settings) -> StoreOptions {
+    StoreOptions {
+        statement_timeout: None,
+        ..store_options(settings)
+    }
 }
 
 /// Opens the database and applies migrations (the `migrate` command).
 pub async fn migrate(settings: &Settings) -> Result<(), StartupError> {
     let url = crate::config::redact_url(&settings.database_url);
-    let store = Store::connect(&settings.database_url, store_options(settings))
+    let store = Store::connect(&settings.database_url, migration_options(settings))
         .await
         .map_err(|source| StartupError::Database {
             url: url.clone(),
@@ -391,20 +402,26 @@ impl Application {
     /// binds `LISTEN_ADDR` (port 0 picks a free port; see [`Application::port`]).
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let url = crate::config::redact_url(&settings.database_url);
-        let store = Store::connect(&settings.database_url, store_options(&settings))
+        let options = store_options(&settings);
+        let store = Store::connect(&settings.database_url, options)
             .await
             .map_err(|source| StartupError::Database {
                 url: url.clone(),
                 source,
             })?;
         if settings.migrate_on_start {
-            store
-                .migrate()
-                .await
-                .map_err(|source| StartupError::Migrate {
-                    url: url.clone(),
-                    source,
-                })?;
+            if store.backend() == Backend::Postgres && options.statement_timeout.is_some() {
+                // On a pool of its own, without the statement timeout.
+                migrate(&settings).await?;
+            } else {
+                store
+                    .migrate()
+                    .await
+                    .map_err(|source| StartupError::Migrate {
+                        url: url.clone(),
+                        source,
+                    })?;
+            }
         }
         let authenticator = web::Data::new(build_authenticator(&settings, &store).await?);
         let state = web::Data::new(AppState {

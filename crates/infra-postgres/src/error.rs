@@ -29,8 +29,10 @@ pub(crate) fn store_error(err: DbErr) -> StoreError {
 }
 
 /// Errors after which retrying later may succeed: the database is unreachable, shutting
-/// down, out of connections, or (SQLite) still locked by another writer after the busy
-/// timeout. PostgreSQL serialization failures and deadlocks are retryable too.
+/// down, out of connections, too slow (a statement cancelled by `statement_timeout`, a
+/// lock not granted within `lock_timeout`), or (SQLite) still locked by another writer
+/// after the busy timeout. PostgreSQL serialization failures and deadlocks are retryable
+/// too.
 fn is_transient(err: &sqlx::Error) -> bool {
     match err {
         sqlx::Error::Io(_)
@@ -41,10 +43,14 @@ fn is_transient(err: &sqlx::Error) -> bool {
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
             let code = code.deref();
             // PostgreSQL SQLSTATE classes 08 (connection exception) and 53 (insufficient
-            // resources), operator intervention, serialization failure, deadlock.
+            // resources), operator intervention (57014 is a statement cancelled by
+            // statement_timeout), lock not available, serialization failure, deadlock.
             code.starts_with("08")
                 || code.starts_with("53")
-                || matches!(code, "57P01" | "57P02" | "57P03" | "40001" | "40P01")
+                || matches!(
+                    code,
+                    "57014" | "57P01" | "57P02" | "57P03" | "55P03" | "40001" | "40P01"
+                )
                 // SQLite: SQLITE_BUSY and SQLITE_LOCKED with their extended codes.
                 || matches!(code, "5" | "6" | "261" | "262" | "517" | "773")
         }),

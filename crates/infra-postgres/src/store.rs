@@ -56,6 +56,11 @@ pub struct StoreOptions {
     pub acquire_timeout: Duration,
     /// How long opening one connection may take.
     pub connect_timeout: Duration,
+    /// PostgreSQL only: the longest one statement may run (its `statement_timeout`),
+    /// waiting for locks included; a statement cancelled by it fails with
+    /// [`StoreError::Unavailable`]. `None`: no limit (what migrations need). SQLite's
+    /// waits are bounded by the busy timeout instead.
+    pub statement_timeout: Option<Duration>,
 }
 
 impl StoreOptions {
@@ -80,6 +85,7 @@ impl Default for StoreOptions {
             max_connections: Self::default_max_connections(),
             acquire_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(5),
+            statement_timeout: None,
         }
     }
 }
@@ -132,6 +138,13 @@ impl Store {
         match backend {
             Backend::Postgres => {
                 connect.set_application_name("chat-history");
+                if let Some(timeout) = options.statement_timeout {
+                    // Set at connection start, so it holds for every statement of the pool.
+                    let millis = timeout.as_millis().max(1);
+                    connect.map_sqlx_postgres_opts(move |pg| {
+                        pg.options([("statement_timeout", format!("{millis}ms"))])
+                    });
+                }
             }
             Backend::Sqlite => {
                 create_sqlite_directory(url.trim_start())?;

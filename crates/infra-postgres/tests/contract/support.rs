@@ -54,6 +54,7 @@ pub fn test_options() -> StoreOptions {
         max_connections: 5,
         acquire_timeout: Duration::from_secs(10),
         connect_timeout: Duration::from_secs(5),
+        statement_timeout: None,
     }
 }
 
