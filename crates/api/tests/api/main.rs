@@ -1,6 +1,7 @@
 //! HTTP tests: the real server on a random port, a fresh database of each backend.
 
 mod abuse;
+mod bola;
 mod csrf;
 mod errors;
 mod export;
