@@ -329,3 +329,65 @@ pub fn if_none_match(req: &HttpRequest, version: Version) -> bool {
         .map(str::trim)
         .any(|tag| tag == "*" || Version::from_etag(tag.trim_start_matches("W/")) == Some(version))
 }
+
+#[cfg(test)]
+mod tests {
+    use actix_web::http::header::HeaderValue;
+    use actix_web::test::TestRequest;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn request_with(name: header::HeaderName, value: &[u8]) -> Option<HttpRequest> {
+        let value = HeaderValue::from_bytes(value).ok()?;
+        Some(
+            TestRequest::default()
+                .insert_header((name, value))
+                .to_http_request(),
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn any_authorization_header_parses_without_panicking(value in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let token = request_with(header::AUTHORIZATION, &value)
+                .and_then(|req| bearer_token(&req))
+                .and_then(Result::ok);
+            if let Some(token) = token {
+                prop_assert!(!token.is_empty());
+                prop_assert_eq!(token.trim(), token.as_str());
+            }
+        }
+
+        #[test]
+        fn a_bearer_token_is_read_whatever_the_scheme_case_and_spacing(
+            scheme in "[bB][eE][aA][rR][eE][rR]",
+            token in "[!-~]{1,100}",
+            around in (" {0,3}", " {1,3}", " {0,3}"),
+        ) {
+            let (lead, middle, trail) = around;
+            let value = format!("{lead}{scheme}{middle}{token}{trail}");
+            let req = request_with(header::AUTHORIZATION, value.as_bytes()).expect("a valid header");
+            prop_assert_eq!(bearer_token(&req).and_then(Result::ok), Some(token));
+        }
+
+        #[test]
+        fn other_schemes_are_refused(scheme in "[A-Za-z]{1,10}", token in "[!-~]{1,50}") {
+            prop_assume!(!scheme.eq_ignore_ascii_case("bearer"));
+            let req = request_with(header::AUTHORIZATION, format!("{scheme} {token}").as_bytes())
+                .expect("a valid header");
+            prop_assert!(matches!(bearer_token(&req), Some(Err(_))));
+        }
+
+        #[test]
+        fn any_if_match_and_origin_parse_without_panicking(value in proptest::collection::vec(any::<u8>(), 0..200)) {
+            if let Some(req) = request_with(header::IF_MATCH, &value) {
+                let _ = if_match(&req);
+                let _ = if_none_match(&req, Version::new(1));
+            }
+            if let Some(req) = request_with(header::REFERER, &value) {
+                let _ = request_origin(&req);
+            }
+        }
+    }
+}

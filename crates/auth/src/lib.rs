@@ -319,4 +319,6 @@ impl Authenticator {
 }
 
 #[cfg(test)]
+mod properties;
+#[cfg(test)]
 mod tests;

@@ -409,6 +409,30 @@ mod tests {
         }
 
         #[test]
+        fn titles_over_the_limit_are_rejected(s in "[^\u{0}]{513,600}") {
+            prop_assert!(ThreadTitle::parse(s).is_err());
+        }
+
+        #[test]
+        fn a_nul_anywhere_is_rejected(before in "\\PC{0,50}", after in "\\PC{0,50}") {
+            let s = format!("{before}\u{0}{after}");
+            prop_assert!(ThreadTitle::parse(s.clone()).is_err());
+            prop_assert!(MessageContent::parse(s.clone(), &Limits::default()).is_err());
+            let nested = json!({"k": [{"deep": s.clone()}]});
+            let as_key = json!({ s.clone(): 1 });
+            let source = json!([{"title": s}]);
+            prop_assert!(Metadata::parse(nested).is_err());
+            prop_assert!(Metadata::parse(as_key).is_err());
+            prop_assert!(Sources::parse(source).is_err());
+        }
+
+        #[test]
+        fn content_over_the_limit_is_rejected(s in "[a-z]{11,40}") {
+            let limits = Limits { max_content_bytes: 12 };
+            prop_assert!(MessageContent::parse(s, &limits).is_err());
+        }
+
+        #[test]
         fn small_string_maps_are_valid_metadata(
             m in proptest::collection::btree_map("[a-z]{1,8}", "[^\u{0}]{0,16}", 0..8)
         ) {
