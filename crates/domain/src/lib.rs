@@ -12,6 +12,8 @@
 //! or ORM and no async runtime. Adapters depend on it, never the other way round. Mocks
 //! of the ports are generated with mockall behind the `mock` feature.
 
+#![warn(missing_docs)]
+
 mod error;
 mod ids;
 mod message;
