@@ -42,9 +42,9 @@ pub enum ApiError {
     /// A cookie-authenticated unsafe request from an origin that is not trusted.
     #[error("untrusted origin")]
     UntrustedOrigin,
-    /// The route exists but not with this method.
+    /// The route exists but not with this method; carries the `Allow` header value.
     #[error("method not allowed")]
-    MethodNotAllowed,
+    MethodNotAllowed(Option<String>),
     /// No such route.
     #[error("no such route")]
     RouteNotFound,
@@ -101,7 +101,7 @@ impl ApiError {
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::UntrustedOrigin => "untrusted_origin",
-            Self::MethodNotAllowed => "method_not_allowed",
+            Self::MethodNotAllowed(_) => "method_not_allowed",
             Self::RouteNotFound => "not_found",
             Self::RateLimited(_) => "rate_limited",
             Self::RequestTimeout => "request_timeout",
@@ -150,7 +150,7 @@ impl ApiError {
             Self::UntrustedOrigin => {
                 "Cookie-authenticated changes are only accepted from trusted origins.".into()
             }
-            Self::MethodNotAllowed => "This route does not support this method.".into(),
+            Self::MethodNotAllowed(_) => "This route does not support this method.".into(),
             Self::RouteNotFound => "No such route.".into(),
             Self::RateLimited(secs) => {
                 format!("Too many requests; retry in {secs} s (see Retry-After).")
@@ -200,7 +200,7 @@ impl ResponseError for ApiError {
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::UntrustedOrigin => StatusCode::FORBIDDEN,
-            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::RouteNotFound => StatusCode::NOT_FOUND,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
@@ -224,6 +224,9 @@ impl ResponseError for ApiError {
             }
             Self::RateLimited(secs) => {
                 response.insert_header((header::RETRY_AFTER, *secs));
+            }
+            Self::MethodNotAllowed(Some(allow)) => {
+                response.insert_header((header::ALLOW, allow.as_str()));
             }
             _ => {}
         }

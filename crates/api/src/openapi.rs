@@ -74,6 +74,35 @@ fn document_json() -> &'static str {
     JSON.get_or_init(|| document().to_json().unwrap_or_default())
 }
 
+/// The methods the document lists for a path template, as an `Allow` header value
+/// (`GET, POST`); `None` for a path it does not describe.
+pub fn allowed_methods(path: &str) -> Option<String> {
+    static ALLOW: OnceLock<std::collections::HashMap<String, String>> = OnceLock::new();
+    ALLOW
+        .get_or_init(|| {
+            document()
+                .paths
+                .paths
+                .iter()
+                .map(|(path, item)| {
+                    let methods: Vec<&str> = [
+                        ("GET", item.get.is_some()),
+                        ("POST", item.post.is_some()),
+                        ("PUT", item.put.is_some()),
+                        ("PATCH", item.patch.is_some()),
+                        ("DELETE", item.delete.is_some()),
+                    ]
+                    .into_iter()
+                    .filter_map(|(name, present)| present.then_some(name))
+                    .collect();
+                    (path.clone(), methods.join(", "))
+                })
+                .collect()
+        })
+        .get(path)
+        .cloned()
+}
+
 /// `GET /openapi.json`: this document.
 #[utoipa::path(get, path = "/openapi.json", tag = "operations", security(),
     responses((status = 200, description = "The OpenAPI 3.1 document of this API.", content_type = "application/json", body = Object)))]

@@ -49,9 +49,13 @@ pub(crate) fn create_response(replayed: bool, location: String) -> HttpResponseB
     builder
 }
 
-/// The answer for a known path with an unsupported method.
-pub async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::MethodNotAllowed)
+/// The answer for a known path with an unsupported method, with `Allow` listing the
+/// methods the OpenAPI document gives that path (the one source of truth for both).
+pub async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let allow = req
+        .match_pattern()
+        .and_then(|pattern| crate::openapi::allowed_methods(&pattern));
+    Err(ApiError::MethodNotAllowed(allow))
 }
 
 /// The answer for an unknown path.

@@ -263,6 +263,16 @@ async fn unknown_routes_are_404_and_wrong_methods_405_as_problems(backend: Backe
             .send()
             .await
             .expect("request");
+        let allow = res
+            .headers()
+            .get("allow")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            !allow.is_empty() && !allow.split(", ").any(|m| m == method.as_str()),
+            "{method} {path}: Allow: {allow}"
+        );
         let body = problem(res, 405).await;
         assert_eq!(body["code"], "method_not_allowed", "{method} {path}");
     }
