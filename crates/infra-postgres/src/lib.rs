@@ -48,9 +48,11 @@ mod db;
 mod entity;
 mod error;
 mod messages;
+mod search;
 mod store;
 mod threads;
 
 pub use messages::SeaOrmMessageRepository;
+pub use search::SeaOrmSearchRepository;
 pub use store::{Backend, PoolStats, Store, StoreOptions};
 pub use threads::SeaOrmThreadRepository;
