@@ -14,7 +14,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 
 use auth::{AuthConfig, Authenticator, Secret};
-use domain::{Limits, MessageService, ThreadService, UserId};
+use domain::{Limits, MessageService, SearchService, ThreadService, UserId};
 use infra_postgres::{Store, StoreOptions};
 
 use crate::config::Settings;
@@ -23,7 +23,7 @@ use crate::extract::{BodyLimit, TrustedOrigins};
 use crate::metrics::{Metrics, PoolStats};
 use crate::middleware::request_id_and_log;
 use crate::openapi;
-use crate::routes::{self, export, health, me, messages, threads};
+use crate::routes::{self, export, health, me, messages, search, threads};
 use crate::state::AppState;
 
 /// Why the service could not start. Each message names the setting to fix.
@@ -263,6 +263,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     .default_service(not_allowed()),
             )
             .service(
+                web::resource("/search")
+                    .route(web::get().to(search::search_messages))
+                    .default_service(not_allowed()),
+            )
+            .service(
                 web::resource("/me")
                     .route(web::get().to(me::me))
                     .default_service(not_allowed()),
@@ -314,6 +319,7 @@ impl Application {
         let state = web::Data::new(AppState {
             threads: ThreadService::new(store.thread_repository()),
             messages: MessageService::new(store.message_repository()),
+            search: SearchService::new(store.search_repository()),
             limits: Limits {
                 max_content_bytes: settings.max_content_bytes,
             },

@@ -33,9 +33,12 @@ use crate::error::{InvalidRow, store_error};
 /// no stop words) with `unaccent` first.
 const PG_CONFIG: &str = "chat_search";
 
-/// `ts_headline` options: up to two fragments of 8 to 24 words around the matches.
-/// `StartSel`/`StopSel` are appended from the domain's markers.
-const PG_HEADLINE_OPTIONS: &str = "MaxFragments=2, MaxWords=24, MinWords=8, \
+/// `ts_headline` options: up to two fragments of at most 24 words, each stretched around
+/// its matches (context on both sides), joined by ` … `. `ShortWord=0` lets a fragment end
+/// on any word: with the default (3), a fragment may not end on a short word such as "big",
+/// and a short message's fragment would stop at its last match. `StartSel`/`StopSel` are
+/// prepended from the domain's markers.
+const PG_HEADLINE_OPTIONS: &str = "MaxFragments=2, MaxWords=24, MinWords=12, ShortWord=0, \
      FragmentDelimiter=\" … \"";
 
 /// Tokens in an FTS5 snippet (its maximum is 64).

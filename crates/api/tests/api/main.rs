@@ -6,4 +6,5 @@ mod isolation;
 mod lifecycle;
 mod messages;
 mod openapi;
+mod search;
 mod threads;
