@@ -20,7 +20,7 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::dto;
 use crate::error::Problem;
-use crate::routes::{export, health, me, messages, threads};
+use crate::routes::{export, health, me, messages, search, threads};
 
 /// The API description.
 #[derive(Debug, OpenApi)]
@@ -44,6 +44,7 @@ Every response carries `X-Request-Id`.",
         messages::get_message,
         messages::update_message,
         messages::delete_message,
+        search::search_messages,
         me::me,
         me::delete_history,
         health::healthz,
@@ -58,6 +59,7 @@ Every response carries `X-Request-Id`.",
     tags(
         (name = "threads", description = "A user's conversations."),
         (name = "messages", description = "The messages of a thread."),
+        (name = "search", description = "Full-text search over the caller's messages."),
         (name = "account", description = "The caller and their whole history."),
         (name = "operations", description = "Probes; no authentication."),
     )

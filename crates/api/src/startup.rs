@@ -14,7 +14,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 
 use auth::{AuthConfig, AuthConfigError, Authenticator, Secret, better_auth_endpoints};
-use domain::{Limits, MessageService, SessionStore, ThreadService, UserId};
+use domain::{Limits, MessageService, SearchService, SessionStore, ThreadService, UserId};
 use infra_postgres::better_auth::{BetterAuthNames, BetterAuthSessionStore};
 use infra_postgres::{Backend, Store, StoreOptions};
 
@@ -25,7 +25,7 @@ use crate::metrics::{Metrics, PoolStats};
 use crate::middleware::request_id_and_log;
 use crate::openapi;
 use crate::rate_limit::UserRateLimiter;
-use crate::routes::{self, export, health, me, messages, threads};
+use crate::routes::{self, export, health, me, messages, search, threads};
 use crate::state::AppState;
 
 /// Why the service could not start. Each message names the setting to fix.
@@ -359,6 +359,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     .default_service(not_allowed()),
             )
             .service(
+                web::resource("/search")
+                    .route(web::get().to(search::search_messages))
+                    .default_service(not_allowed()),
+            )
+            .service(
                 web::resource("/me")
                     .route(web::get().to(me::me))
                     .default_service(not_allowed()),
@@ -410,6 +415,7 @@ impl Application {
         let state = web::Data::new(AppState {
             threads: ThreadService::new(store.thread_repository()),
             messages: MessageService::new(store.message_repository()),
+            search: SearchService::new(store.search_repository()),
             limits: Limits {
                 max_content_bytes: settings.max_content_bytes,
             },

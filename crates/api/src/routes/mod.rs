@@ -5,6 +5,7 @@ pub mod export;
 pub mod health;
 pub mod me;
 pub mod messages;
+pub mod search;
 pub mod threads;
 
 use actix_web::http::{StatusCode, header};

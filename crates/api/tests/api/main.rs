@@ -9,4 +9,5 @@ mod isolation;
 mod lifecycle;
 mod messages;
 mod openapi;
+mod search;
 mod threads;
