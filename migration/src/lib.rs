@@ -18,6 +18,7 @@ use std::sync::Arc;
 pub use sea_orm_migration::{DbErr, MigrationTrait, MigratorTrait};
 
 mod m20261124_000001_create_chat_tables;
+mod m20261126_000001_create_message_search;
 
 /// All migrations of the chat-history schema, oldest first.
 #[derive(Debug)]
@@ -26,7 +27,10 @@ pub struct Migrator;
 #[sea_orm_migration::async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261124_000001_create_chat_tables::Migration)]
+        vec![
+            Box::new(m20261124_000001_create_chat_tables::Migration),
+            Box::new(m20261126_000001_create_message_search::Migration),
+        ]
     }
 }
 
@@ -86,7 +90,13 @@ mod tests {
             .iter()
             .map(|m| m.name().to_owned())
             .collect();
-        assert_eq!(names, ["m20261124_000001_create_chat_tables"]);
+        assert_eq!(
+            names,
+            [
+                "m20261124_000001_create_chat_tables",
+                "m20261126_000001_create_message_search",
+            ]
+        );
         let mut sorted = names.clone();
         sorted.sort();
         assert_eq!(names, sorted);

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use domain::{
     DomainError, Limits, Message, MessageContent, MessageId, MessagePatch, Metadata, NewMessage,
-    NewThread, Role, Sources, Thread, ThreadId, ThreadPatch, ThreadTitle, Timestamp,
+    NewThread, Role, SearchHit, Sources, Thread, ThreadId, ThreadPatch, ThreadTitle, Timestamp,
 };
 
 /// Present fields must not be `null`: absent means "not given", `null` is a 422.
@@ -292,6 +292,42 @@ impl From<&Message> for MessageResponse {
             metadata: m.metadata.to_value(),
             created_at: ts(m.created_at),
             updated_at: ts(m.updated_at),
+        }
+    }
+}
+
+/// The thread of a search hit.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = SearchHitThread)]
+pub struct SearchHitThreadResponse {
+    #[schema(format = Uuid)]
+    id: String,
+    title: String,
+}
+
+/// One message that matches a search.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = SearchHit)]
+pub struct SearchHitResponse {
+    /// The message, as `GET .../messages/{message_id}` returns it.
+    message: MessageResponse,
+    /// Its thread.
+    thread: SearchHitThreadResponse,
+    /// A short plain-text excerpt of the content; every match is wrapped in `⟦` (U+27E6)
+    /// and `⟧` (U+27E7), which occur nowhere else in it (the content's own are shown as
+    /// `[` and `]`).
+    snippet: String,
+}
+
+impl From<&SearchHit> for SearchHitResponse {
+    fn from(hit: &SearchHit) -> Self {
+        Self {
+            message: MessageResponse::from(&hit.message),
+            thread: SearchHitThreadResponse {
+                id: hit.message.thread_id.to_string(),
+                title: hit.thread_title.as_str().to_owned(),
+            },
+            snippet: hit.snippet.clone(),
         }
     }
 }

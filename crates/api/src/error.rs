@@ -42,10 +42,9 @@ pub enum ApiError {
     /// A cookie-authenticated unsafe request from an origin that is not trusted.
     #[error("untrusted origin")]
     UntrustedOrigin,
-    /// The route exists but not with this method; carries the `Allow` header value (the
-    /// methods the route does serve).
+    /// The route exists but not with this method; carries the `Allow` header value.
     #[error("method not allowed")]
-    MethodNotAllowed(String),
+    MethodNotAllowed(Option<String>),
     /// No such route.
     #[error("no such route")]
     RouteNotFound,
@@ -226,8 +225,7 @@ impl ResponseError for ApiError {
             Self::RateLimited(secs) => {
                 response.insert_header((header::RETRY_AFTER, *secs));
             }
-            // RFC 9110 15.5.6: a 405 lists the methods the resource supports.
-            Self::MethodNotAllowed(allow) if !allow.is_empty() => {
+            Self::MethodNotAllowed(Some(allow)) => {
                 response.insert_header((header::ALLOW, allow.as_str()));
             }
             _ => {}

@@ -5,7 +5,6 @@
 //! operation can give, from what the operation is (authenticated, unsafe, with ids in the
 //! path, a list, with a body, a create, a patch), so the document cannot forget one.
 
-use std::collections::HashMap;
 use std::sync::OnceLock;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{HttpMethod, Operation};
@@ -21,7 +20,7 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::dto;
 use crate::error::Problem;
-use crate::routes::{export, health, me, messages, threads};
+use crate::routes::{export, health, me, messages, search, threads};
 
 /// The API description.
 #[derive(Debug, OpenApi)]
@@ -45,6 +44,7 @@ Every response carries `X-Request-Id`.",
         messages::get_message,
         messages::update_message,
         messages::delete_message,
+        search::search_messages,
         me::me,
         me::delete_history,
         health::healthz,
@@ -59,6 +59,7 @@ Every response carries `X-Request-Id`.",
     tags(
         (name = "threads", description = "A user's conversations."),
         (name = "messages", description = "The messages of a thread."),
+        (name = "search", description = "Full-text search over the caller's messages."),
         (name = "account", description = "The caller and their whole history."),
         (name = "operations", description = "Probes; no authentication."),
     )
@@ -75,18 +76,18 @@ fn document_json() -> &'static str {
     JSON.get_or_init(|| document().to_json().unwrap_or_default())
 }
 
-/// The methods a documented path serves, as an `Allow` header value (`GET, PATCH`), or
-/// `None` for a path the document does not have.
+/// The methods the document lists for a path template, as an `Allow` header value
+/// (`GET, POST`); `None` for a path it does not describe.
 pub fn allowed_methods(path: &str) -> Option<String> {
-    static ALLOWED: OnceLock<HashMap<String, String>> = OnceLock::new();
-    ALLOWED
+    static ALLOW: OnceLock<std::collections::HashMap<String, String>> = OnceLock::new();
+    ALLOW
         .get_or_init(|| {
             document()
                 .paths
                 .paths
                 .iter()
                 .map(|(path, item)| {
-                    let methods = [
+                    let methods: Vec<&str> = [
                         ("GET", item.get.is_some()),
                         ("POST", item.post.is_some()),
                         ("PUT", item.put.is_some()),
@@ -94,10 +95,9 @@ pub fn allowed_methods(path: &str) -> Option<String> {
                         ("DELETE", item.delete.is_some()),
                     ]
                     .into_iter()
-                    .filter_map(|(name, served)| served.then_some(name))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                    (path.clone(), methods)
+                    .filter_map(|(name, present)| present.then_some(name))
+                    .collect();
+                    (path.clone(), methods.join(", "))
                 })
                 .collect()
         })

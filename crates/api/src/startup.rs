@@ -11,10 +11,10 @@ use actix_cors::Cors;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::http::{Method, header};
 use actix_web::middleware::from_fn;
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, HttpServer, Resource, web};
 
 use auth::{AuthConfig, AuthConfigError, Authenticator, Secret, better_auth_endpoints};
-use domain::{Limits, MessageService, SessionStore, ThreadService, UserId};
+use domain::{Limits, MessageService, SearchService, SessionStore, ThreadService, UserId};
 use infra_postgres::better_auth::{BetterAuthNames, BetterAuthSessionStore};
 use infra_postgres::{Backend, Store, StoreOptions};
 
@@ -25,7 +25,7 @@ use crate::metrics::{Metrics, PoolStats};
 use crate::middleware::request_id_and_log;
 use crate::openapi;
 use crate::rate_limit::UserRateLimiter;
-use crate::routes::{self, export, health, me, messages, threads};
+use crate::routes::{self, export, health, me, messages, search, threads};
 use crate::state::AppState;
 
 /// Why the service could not start. Each message names the setting to fix.
@@ -300,87 +300,59 @@ fn cors(origins: &TrustedOrigins) -> Cors {
     cors
 }
 
+/// A resource whose unsupported methods answer 405 with `Allow` (actix's default is a
+/// bare 405 without a problem document).
+fn resource(path: &str) -> Resource {
+    web::resource(path).default_service(web::to(routes::method_not_allowed))
+}
+
 /// Registers every route of the v1 contract and the probes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    let not_allowed = || web::to(routes::method_not_allowed);
-    cfg.service(
-        web::resource("/healthz")
-            .route(web::get().to(health::healthz))
-            .default_service(not_allowed()),
-    )
-    .service(
-        web::resource("/readyz")
-            .route(web::get().to(health::readyz))
-            .default_service(not_allowed()),
-    )
-    .service(
-        web::resource("/metrics")
-            .route(web::get().to(crate::metrics::metrics))
-            .default_service(not_allowed()),
-    )
-    .service(
-        web::resource("/openapi.json")
-            .route(web::get().to(openapi::openapi_json))
-            .default_service(not_allowed()),
-    )
-    .service(
-        web::resource("/docs")
-            .route(web::get().to(openapi::docs))
-            .default_service(not_allowed()),
-    )
-    .service(openapi::swagger_ui())
-    .service(
-        web::scope("/api/v1")
-            .service(
-                web::resource("/threads")
-                    .route(web::get().to(threads::list_threads))
-                    .route(web::post().to(threads::create_thread))
-                    .default_service(not_allowed()),
-            )
-            .service(
-                web::resource("/threads/{thread_id}")
-                    .route(web::get().to(threads::get_thread))
-                    .route(web::patch().to(threads::update_thread))
-                    .route(web::delete().to(threads::delete_thread))
-                    .default_service(not_allowed()),
-            )
-            .service(
-                web::resource("/threads/{thread_id}/messages")
-                    .route(web::get().to(messages::list_messages))
-                    .route(web::post().to(messages::append_message))
-                    .default_service(not_allowed()),
-            )
-            .service(
-                web::resource("/threads/{thread_id}/export")
-                    .route(web::get().to(export::export_thread))
-                    .default_service(not_allowed()),
-            )
-            // Before `{message_id}`, which would otherwise match "batch".
-            .service(
-                web::resource("/threads/{thread_id}/messages/batch")
-                    .app_data(BodyLimit::BATCH)
-                    .route(web::post().to(messages::append_batch))
-                    .default_service(not_allowed()),
-            )
-            .service(
-                web::resource("/threads/{thread_id}/messages/{message_id}")
-                    .route(web::get().to(messages::get_message))
-                    .route(web::patch().to(messages::update_message))
-                    .route(web::delete().to(messages::delete_message))
-                    .default_service(not_allowed()),
-            )
-            .service(
-                web::resource("/me")
-                    .route(web::get().to(me::me))
-                    .default_service(not_allowed()),
-            )
-            .service(
-                web::resource("/me/history")
-                    .route(web::delete().to(me::delete_history))
-                    .default_service(not_allowed()),
-            ),
-    )
-    .default_service(web::to(routes::not_found));
+    cfg.service(resource("/healthz").route(web::get().to(health::healthz)))
+        .service(resource("/readyz").route(web::get().to(health::readyz)))
+        .service(resource("/metrics").route(web::get().to(crate::metrics::metrics)))
+        .service(resource("/openapi.json").route(web::get().to(openapi::openapi_json)))
+        .service(resource("/docs").route(web::get().to(openapi::docs)))
+        .service(openapi::swagger_ui())
+        .service(
+            web::scope("/api/v1")
+                .service(
+                    resource("/threads")
+                        .route(web::get().to(threads::list_threads))
+                        .route(web::post().to(threads::create_thread)),
+                )
+                .service(
+                    resource("/threads/{thread_id}")
+                        .route(web::get().to(threads::get_thread))
+                        .route(web::patch().to(threads::update_thread))
+                        .route(web::delete().to(threads::delete_thread)),
+                )
+                .service(
+                    resource("/threads/{thread_id}/messages")
+                        .route(web::get().to(messages::list_messages))
+                        .route(web::post().to(messages::append_message)),
+                )
+                .service(
+                    resource("/threads/{thread_id}/export")
+                        .route(web::get().to(export::export_thread)),
+                )
+                // Before `{message_id}`, which would otherwise match "batch".
+                .service(
+                    resource("/threads/{thread_id}/messages/batch")
+                        .app_data(BodyLimit::BATCH)
+                        .route(web::post().to(messages::append_batch)),
+                )
+                .service(
+                    resource("/threads/{thread_id}/messages/{message_id}")
+                        .route(web::get().to(messages::get_message))
+                        .route(web::patch().to(messages::update_message))
+                        .route(web::delete().to(messages::delete_message)),
+                )
+                .service(resource("/search").route(web::get().to(search::search_messages)))
+                .service(resource("/me").route(web::get().to(me::me)))
+                .service(resource("/me/history").route(web::delete().to(me::delete_history))),
+        )
+        .default_service(web::to(routes::not_found));
 }
 
 /// A built server, bound and ready to run.
@@ -427,6 +399,7 @@ impl Application {
         let state = web::Data::new(AppState {
             threads: ThreadService::new(store.thread_repository()),
             messages: MessageService::new(store.message_repository()),
+            search: SearchService::new(store.search_repository()),
             limits: Limits {
                 max_content_bytes: settings.max_content_bytes,
             },

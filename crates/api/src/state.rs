@@ -1,6 +1,6 @@
 //! What every handler shares.
 
-use domain::{Limits, MessageService, ThreadService};
+use domain::{Limits, MessageService, SearchService, ThreadService};
 
 /// The application services and settings handlers need; cheap to clone.
 #[derive(Debug, Clone)]
@@ -9,6 +9,8 @@ pub struct AppState {
     pub threads: ThreadService,
     /// Message use cases.
     pub messages: MessageService,
+    /// Full-text search.
+    pub search: SearchService,
     /// Configurable limits (content size).
     pub limits: Limits,
 }

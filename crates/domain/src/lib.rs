@@ -3,20 +3,24 @@
 //! This crate holds the entities ([`Thread`], [`Message`]), the value types whose
 //! constructors make invalid values impossible ([`ThreadTitle`], [`MessageContent`],
 //! [`Sources`], [`Metadata`], ...), keyset pagination ([`Page`], [`PageLimit`], cursors),
-//! the ports that storage adapters implement ([`ThreadRepository`], [`MessageRepository`],
+//! full-text search queries in web-search syntax ([`SearchQuery`]), the ports that storage
+//! adapters implement ([`ThreadRepository`], [`MessageRepository`], [`SearchRepository`],
 //! and [`SessionStore`] for reading Better Auth sessions)
 //! and the application services that hold the rules
-//! ([`ThreadService`], [`MessageService`]).
+//! ([`ThreadService`], [`MessageService`], [`SearchService`]).
 //!
 //! Architecture invariant: this crate depends on no web framework, no database driver
 //! or ORM and no async runtime. Adapters depend on it, never the other way round. Mocks
 //! of the ports are generated with mockall behind the `mock` feature.
+
+#![warn(missing_docs)]
 
 mod error;
 mod ids;
 mod message;
 mod page;
 mod ports;
+mod search;
 mod services;
 mod session;
 mod thread;
@@ -30,10 +34,11 @@ pub use page::{
     CursorError, MessageKey, MessageListQuery, Page, PageLimit, SortOrder, ThreadKey,
     ThreadListQuery,
 };
-pub use ports::{MessageRepository, ThreadRepository};
+pub use ports::{MessageRepository, SearchRepository, ThreadRepository};
 #[cfg(any(test, feature = "mock"))]
-pub use ports::{MockMessageRepository, MockThreadRepository};
-pub use services::{Created, IfMatch, MessageService, ThreadService};
+pub use ports::{MockMessageRepository, MockSearchRepository, MockThreadRepository};
+pub use search::{SearchHit, SearchKey, SearchQuery, SearchRequest, SearchTerm};
+pub use services::{Created, IfMatch, MessageService, SearchService, ThreadService};
 #[cfg(any(test, feature = "mock"))]
 pub use session::MockSessionStore;
 pub use session::{AuthMethod, Principal, SessionRecord, SessionStore};

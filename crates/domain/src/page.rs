@@ -1,7 +1,7 @@
 //! Keyset pagination: page sizes, positions and opaque cursors.
 //!
 //! A cursor is `base64url(binding | position | check)`: `binding` is a digest of the list
-//! it came from (user, thread, order, filters), so a cursor used on another list is
+//! it came from (user, thread, order, filters, search query), so a cursor used on another list is
 //! rejected; `check` is a digest over the rest, so a tampered or garbage cursor is rejected
 //! too. Cursors carry positions, never offsets: a page stays stable while rows are
 //! inserted or deleted before it.
@@ -10,7 +10,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
-use crate::{DomainError, MessageId, ThreadFilter, ThreadId, Timestamp, UserId};
+use crate::{DomainError, MessageId, SearchQuery, ThreadFilter, ThreadId, Timestamp, UserId};
 
 /// How many items a page holds: 1 to 100.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,6 +178,15 @@ impl CursorScope {
         ))
     }
 
+    /// A search result list: bound to the user and to the query's normalized form, so a
+    /// cursor of another query (or user) is refused.
+    pub(crate) fn search(user: &UserId, query: &SearchQuery) -> Self {
+        Self(digest_hex(
+            &["search", user.as_str(), query.normalized()],
+            8,
+        ))
+    }
+
     /// Encodes a position made of text parts (none may contain `|`).
     pub(crate) fn encode(&self, position: &[String]) -> String {
         let mut parts: Vec<&str> = vec![CURSOR_VERSION, &self.0];
@@ -245,7 +254,7 @@ impl MessageKey {
     }
 }
 
-fn parse_micros(text: &str) -> Result<Timestamp, CursorError> {
+pub(crate) fn parse_micros(text: &str) -> Result<Timestamp, CursorError> {
     text.parse::<i64>()
         .ok()
         .and_then(Timestamp::from_micros)

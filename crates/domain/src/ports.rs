@@ -7,8 +7,8 @@
 use async_trait::async_trait;
 
 use crate::{
-    Message, MessageId, MessageListQuery, MessagePatch, StoreError, Thread, ThreadId,
-    ThreadListQuery, ThreadPatch, Timestamp, UserId, Version,
+    Message, MessageId, MessageListQuery, MessagePatch, SearchHit, SearchRequest, StoreError,
+    Thread, ThreadId, ThreadListQuery, ThreadPatch, Timestamp, UserId, Version,
 };
 
 /// Storage of threads.
@@ -139,4 +139,40 @@ pub trait MessageRepository: Send + Sync {
         id: MessageId,
         now: Timestamp,
     ) -> Result<(), StoreError>;
+}
+
+/// Full-text search over messages.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait SearchRepository: Send + Sync {
+    /// The messages of the user's threads that match `request.query`, ordered by
+    /// `(rank desc, created_at desc, id desc)` (best match first, then newest first),
+    /// strictly after `request.after` in that order when given, at most `request.limit`.
+    ///
+    /// A message matches when, for every group of the query, its content contains at least
+    /// one of the group's items, and it contains none of the excluded items. An item
+    /// matches where its words (as the adapter's tokenizer splits the item's text) appear
+    /// next to each other in this order; case and diacritics are ignored.
+    ///
+    /// The adapter MUST:
+    /// - search only messages whose thread's `user_id` is `user` (in the query itself);
+    /// - compute `rank` from the message's content and the query alone, never from other
+    ///   rows (no corpus statistics), so a hit keeps its position while other messages
+    ///   come and go and keyset pages neither repeat nor skip hits; and use the very value
+    ///   it returns in `rank` for ordering and for the comparison with `request.after`;
+    /// - set `owner` to the thread's stored `user_id` and `thread_title` to its title;
+    /// - return in `snippet` an excerpt of the content with each match wrapped in
+    ///   [`SearchHit::MATCH_START`] and [`SearchHit::MATCH_END`], after replacing those
+    ///   two characters in the content itself by `[` and `]`, so that every marker in a
+    ///   snippet is one the adapter put there;
+    /// - pass the items' text to the database only as bound values, and quote them for the
+    ///   engine's own query syntax, so no input can change the statement or fail it.
+    ///
+    /// Errors: `Unavailable`/`Unexpected` only. A query in which the engine finds no word
+    /// gives an empty list, never an error.
+    async fn search_messages(
+        &self,
+        user: &UserId,
+        request: SearchRequest,
+    ) -> Result<Vec<SearchHit>, StoreError>;
 }

@@ -1,6 +1,8 @@
-//! The storage adapter of chat-history: the domain's [`domain::ThreadRepository`] and
-//! [`domain::MessageRepository`] ports implemented with SeaORM, on PostgreSQL in production
-//! and on an embedded SQLite file by default, through the same migrations and queries.
+//! The storage adapter of chat-history: the domain's [`domain::ThreadRepository`],
+//! [`domain::MessageRepository`] and [`domain::SearchRepository`] ports implemented with
+//! SeaORM, on PostgreSQL in production and on an embedded SQLite file by default, through the
+//! same migrations and queries (full-text search uses each database's own engine: see
+//! `SeaOrmSearchRepository`).
 //!
 //! ```no_run
 //! # async fn start() -> Result<(), domain::StoreError> {
@@ -42,6 +44,9 @@
 //!   ownership, so writers of one thread are serialized and counters stay exact.
 //! - Versions follow [`domain::Version`]: `CASE WHEN version + 1 > $now THEN version + 1
 //!   ELSE $now END`, in the statement that writes.
+//! - Search statements are SQL text with numbered placeholders whose shape follows the
+//!   parsed query; every piece of user text is a bound value (on SQLite, inside a quoted
+//!   FTS5 string that is itself bound). Rank depends on the message and the query only.
 //! - Errors: unique violations become `AlreadyExists`; connection, pool, I/O, SQLite busy
 //!   and PostgreSQL shutdown/resource/serialization errors become `Unavailable`; the rest is
 //!   `Unexpected`. The backend error is kept only as the `source`.
@@ -52,9 +57,11 @@ mod db;
 mod entity;
 mod error;
 mod messages;
+mod search;
 mod store;
 mod threads;
 
 pub use messages::SeaOrmMessageRepository;
+pub use search::SeaOrmSearchRepository;
 pub use store::{Backend, PoolStats, Store, StoreOptions};
 pub use threads::SeaOrmThreadRepository;

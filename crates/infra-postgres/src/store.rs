@@ -6,13 +6,13 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use domain::{MessageRepository, StoreError, ThreadRepository};
+use domain::{MessageRepository, SearchRepository, StoreError, ThreadRepository};
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
 
 use crate::db::Db;
 use crate::error::{CreateDirectory, UnsupportedUrl, store_error};
-use crate::{SeaOrmMessageRepository, SeaOrmThreadRepository};
+use crate::{SeaOrmMessageRepository, SeaOrmSearchRepository, SeaOrmThreadRepository};
 
 /// Which database a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -191,6 +191,11 @@ impl Store {
     /// The message repository over this store's pool.
     pub fn message_repository(&self) -> Arc<dyn MessageRepository> {
         Arc::new(SeaOrmMessageRepository::new(self.db.clone()))
+    }
+
+    /// The full-text search repository over this store's pool.
+    pub fn search_repository(&self) -> Arc<dyn SearchRepository> {
+        Arc::new(SeaOrmSearchRepository::new(self.db.clone()))
     }
 
     /// Closes the pool, waiting for connections in use to be returned. Repositories handed

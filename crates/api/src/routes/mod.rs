@@ -5,6 +5,7 @@ pub mod export;
 pub mod health;
 pub mod me;
 pub mod messages;
+pub mod search;
 pub mod threads;
 
 use actix_web::http::{StatusCode, header};
@@ -50,13 +51,11 @@ pub(crate) fn create_response(replayed: bool, location: String) -> HttpResponseB
 }
 
 /// The answer for a known path with an unsupported method, with `Allow` listing the
-/// methods the path serves (read from the OpenAPI document, which a test keeps equal to
-/// the routes served).
+/// methods the OpenAPI document gives that path (the one source of truth for both).
 pub async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let allow = req
         .match_pattern()
-        .and_then(|pattern| crate::openapi::allowed_methods(&pattern))
-        .unwrap_or_default();
+        .and_then(|pattern| crate::openapi::allowed_methods(&pattern));
     Err(ApiError::MethodNotAllowed(allow))
 }
 

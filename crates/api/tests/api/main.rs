@@ -11,4 +11,5 @@ mod isolation;
 mod lifecycle;
 mod messages;
 mod openapi;
+mod search;
 mod threads;

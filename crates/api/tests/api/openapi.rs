@@ -18,6 +18,7 @@ const CONTRACT: &[&str] = &[
     "GET /api/v1/threads/{thread_id}/messages/{message_id}",
     "PATCH /api/v1/threads/{thread_id}/messages/{message_id}",
     "DELETE /api/v1/threads/{thread_id}/messages/{message_id}",
+    "GET /api/v1/search",
     "GET /api/v1/threads/{thread_id}/export",
     "GET /api/v1/me",
     "DELETE /api/v1/me/history",

@@ -97,6 +97,7 @@ async fn instances_migrating_one_empty_postgres_database_at_once_all_succeed() {
     let repos = Repos {
         threads: stores[1].thread_repository(),
         messages: stores[2].message_repository(),
+        search: stores[3].search_repository(),
     };
     let alice = user("alice");
     let thread = repos.thread_of(&alice, at(0)).await;
@@ -119,10 +120,7 @@ async fn a_sqlite_store_creates_its_directory_uses_wal_and_keeps_data_across_reo
     let store = Store::connect(&url, test_options()).await.expect("connect");
     store.migrate().await.expect("migrate");
     store.migrate().await.expect("migrating again is harmless");
-    let repos = Repos {
-        threads: store.thread_repository(),
-        messages: store.message_repository(),
-    };
+    let repos = Repos::of(&store);
     let thread = repos.thread_of(&alice, at(0)).await;
     repos.append(&alice, thread.id, &["persisted"], at(1)).await;
     assert!(file.exists());
@@ -151,10 +149,7 @@ async fn sqlite_keeps_timestamps_as_fixed_width_utc_text_that_sorts_in_time() {
     let url = sqlite_url(&file);
     let store = Store::connect(&url, test_options()).await.expect("connect");
     store.migrate().await.expect("migrate");
-    let repos = Repos {
-        threads: store.thread_repository(),
-        messages: store.message_repository(),
-    };
+    let repos = Repos::of(&store);
     let alice = user("alice");
     let whole_second = domain::Timestamp::from_micros(1_795_954_530_000_000).expect("in range");
     repos.thread_of(&alice, whole_second).await;

@@ -14,8 +14,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use domain::{
-    Limits, Message, MessageContent, MessageId, MessageRepository, Metadata, Role, Sources, Thread,
-    ThreadId, ThreadRepository, ThreadTitle, Timestamp, UserId, Version,
+    Limits, Message, MessageContent, MessageId, MessageRepository, Metadata, Role, SearchHit,
+    SearchKey, SearchQuery, SearchRepository, SearchRequest, Sources, Thread, ThreadId,
+    ThreadRepository, ThreadTitle, Timestamp, UserId, Version,
 };
 use infra_postgres::{Backend, Store, StoreOptions};
 use migration::MigratorTrait;
@@ -29,11 +30,23 @@ const TEMPLATE_PREFIX: &str = "chtest_tpl_";
 /// A per-test database older than this was left behind by a killed run.
 const STALE_AFTER_SECS: u64 = 3600;
 
-/// The two repositories of one test database.
+/// The repositories of one test database.
 #[derive(Clone)]
 pub struct Repos {
     pub threads: Arc<dyn ThreadRepository>,
     pub messages: Arc<dyn MessageRepository>,
+    pub search: Arc<dyn SearchRepository>,
+}
+
+impl Repos {
+    /// The repositories of `store`.
+    pub fn of(store: &Store) -> Self {
+        Self {
+            threads: store.thread_repository(),
+            messages: store.message_repository(),
+            search: store.search_repository(),
+        }
+    }
 }
 
 /// A store on a database that lives as long as this value.
@@ -93,10 +106,7 @@ impl TestStore {
     }
 
     pub fn repos(&self) -> Repos {
-        Repos {
-            threads: self.store().thread_repository(),
-            messages: self.store().message_repository(),
-        }
+        Repos::of(self.store())
     }
 
     /// Closes the store, then drops the database.
@@ -440,6 +450,39 @@ impl Repos {
             .append_messages(owner, thread, messages, first)
             .await
             .expect("append messages")
+    }
+
+    /// One page of `owner`'s search for `q` after `after`.
+    pub async fn search_page(
+        &self,
+        owner: &UserId,
+        q: &str,
+        after: Option<SearchKey>,
+        limit: u64,
+    ) -> Vec<SearchHit> {
+        let request = SearchRequest {
+            query: SearchQuery::parse(q).unwrap_or_else(|e| panic!("{q:?}: {e}")),
+            after,
+            limit,
+        };
+        self.search
+            .search_messages(owner, request)
+            .await
+            .unwrap_or_else(|e| panic!("search {q:?}: {e:?}"))
+    }
+
+    /// The first (at most) 100 hits of `owner`'s search for `q`.
+    pub async fn search(&self, owner: &UserId, q: &str) -> Vec<SearchHit> {
+        self.search_page(owner, q, None, 100).await
+    }
+
+    /// The ids of the first 100 hits of `owner`'s search for `q`, in result order.
+    pub async fn search_ids(&self, owner: &UserId, q: &str) -> Vec<MessageId> {
+        self.search(owner, q)
+            .await
+            .iter()
+            .map(|h| h.message.id)
+            .collect()
     }
 
     pub async fn thread(&self, owner: &UserId, id: ThreadId) -> Thread {

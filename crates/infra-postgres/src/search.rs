@@ -1,0 +1,341 @@
+//! [`SearchRepository`] over PostgreSQL full-text search and SQLite FTS5.
+//!
+//! Both statements are written here as SQL text with numbered placeholders; the structure
+//! of the statement (how many items, which operators) follows the parsed
+//! [`domain::SearchQuery`], and every piece of user text travels as a bound value. On
+//! SQLite the FTS5 query string is one bound value too, in which every item is a quoted
+//! FTS5 string, so no input can use FTS5's own syntax (`NEAR`, `*`, `:`, `(`, `^`, ...).
+//!
+//! Rank, "higher is better", depends on the message and the query only:
+//! - PostgreSQL: `ts_rank_cd` (cover density: more, and closer, matches rank higher) with
+//!   no length normalization, scaled by 10^6 and rounded to a `bigint`, so the value that
+//!   orders the rows, the one returned and the one compared with a cursor are one exact
+//!   integer;
+//! - SQLite: the number of matches, counted as the markers `highlight()` inserts. FTS5's
+//!   `bm25()` is not used because it weighs terms with statistics of the whole table (all
+//!   users' messages): another user's writes would move hits between pages, and the rank
+//!   in a cursor would tell something about other users' messages.
+
+use async_trait::async_trait;
+use domain::{
+    SearchHit, SearchQuery, SearchRepository, SearchRequest, SearchTerm, StoreError, ThreadTitle,
+    UserId,
+};
+use sea_orm::sea_query::Value;
+use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, QueryResult, Statement};
+
+use crate::convert::message_from_row;
+use crate::db::{Db, sql_limit};
+use crate::entity::message;
+use crate::error::{InvalidRow, store_error};
+
+/// The PostgreSQL text search configuration the migration creates: `simple` (no stemming,
+/// no stop words) with `unaccent` first.
+const PG_CONFIG: &str = "chat_search";
+
+/// `ts_headline` options: up to two fragments of at most 24 words, each stretched around
+/// its matches (context on both sides), joined by ` … `. `ShortWord=0` lets a fragment end
+/// on any word: with the default (3), a fragment may not end on a short word such as "big",
+/// and a short message's fragment would stop at its last match. `StartSel`/`StopSel` are
+/// prepended from the domain's markers.
+const PG_HEADLINE_OPTIONS: &str = "MaxFragments=2, MaxWords=24, MinWords=12, ShortWord=0, \
+     FragmentDelimiter=\" … \"";
+
+/// Tokens in an FTS5 snippet (its maximum is 64).
+const SQLITE_SNIPPET_TOKENS: i64 = 24;
+
+/// Rank scale on PostgreSQL: `ts_rank_cd` is a `real`; six decimals keep its order.
+const PG_RANK_SCALE: i64 = 1_000_000;
+
+/// Full-text search in `chat_messages`, scoped to the user through `chat_threads`.
+#[derive(Debug, Clone)]
+pub struct SeaOrmSearchRepository {
+    db: Db,
+}
+
+impl SeaOrmSearchRepository {
+    pub(crate) fn new(db: Db) -> Self {
+        Self { db }
+    }
+}
+
+/// Bound values and their numbered placeholders (`$n` on PostgreSQL, `?n` on SQLite): a
+/// number can be used several times in one statement.
+struct Params {
+    backend: DbBackend,
+    values: Vec<Value>,
+}
+
+impl Params {
+    fn new(backend: DbBackend) -> Self {
+        Self {
+            backend,
+            values: Vec::new(),
+        }
+    }
+
+    /// Binds `value` and returns its placeholder.
+    fn bind(&mut self, value: impl Into<Value>) -> String {
+        self.values.push(value.into());
+        let n = self.values.len();
+        match self.backend {
+            DbBackend::Postgres => format!("${n}"),
+            _ => format!("?{n}"),
+        }
+    }
+
+    fn statement(self, sql: String) -> Statement {
+        Statement::from_sql_and_values(self.backend, sql, self.values)
+    }
+}
+
+/// The match markers of snippets, and what replaces them in the content itself.
+const MARKERS: (&str, &str) = (SearchHit::MATCH_START, SearchHit::MATCH_END);
+const MARKER_STANDINS: &str = "[]";
+
+/// Columns of `chat_messages` read into a [`message::Model`], qualified by `alias`.
+fn message_columns(alias: &str) -> String {
+    [
+        "id",
+        "thread_id",
+        "role",
+        "content",
+        "sources",
+        "metadata",
+        "created_at",
+        "updated_at",
+        "version",
+    ]
+    .iter()
+    .map(|c| format!("{alias}.{c} AS {c}"))
+    .collect::<Vec<_>>()
+    .join(", ")
+}
+
+/// The page's order, on the columns of `alias`.
+fn page_order(alias: &str) -> String {
+    format!("{alias}.rank DESC, {alias}.created_at DESC, {alias}.id DESC")
+}
+
+/// The tsquery of a parsed query: `phraseto_tsquery` of every item (a bound value), joined
+/// with `||` inside a group, and the groups and the negated exclusions (`!!`) joined with
+/// `&&`. Every operand is parenthesized: PostgreSQL gives these operators one precedence.
+fn pg_tsquery(query: &SearchQuery, params: &mut Params) -> String {
+    let mut item = |term: &SearchTerm| {
+        let text = params.bind(term.as_str());
+        format!("phraseto_tsquery('{PG_CONFIG}', {text})")
+    };
+    let mut conjuncts: Vec<String> = query
+        .groups()
+        .iter()
+        .map(|group| {
+            let alternatives: Vec<String> = group.iter().map(&mut item).collect();
+            format!("({})", alternatives.join(" || "))
+        })
+        .collect();
+    conjuncts.extend(
+        query
+            .excluded()
+            .iter()
+            .map(|term| format!("(!! {})", item(term))),
+    );
+    conjuncts.join(" && ")
+}
+
+fn postgres_statement(db: &Db, user: &UserId, request: &SearchRequest) -> Statement {
+    let mut params = Params::new(DbBackend::Postgres);
+    let tsquery = pg_tsquery(&request.query, &mut params);
+    let user = params.bind(user.as_str());
+    let keyset = match request.after {
+        Some(after) => format!(
+            "WHERE (hits.rank, hits.created_at, hits.id) < ({}, {}, {})",
+            params.bind(after.rank),
+            params.bind(db.timestamp(after.created_at)),
+            params.bind(*after.id.as_uuid()),
+        ),
+        None => String::new(),
+    };
+    let limit = params.bind(sql_limit(request.limit));
+    let (open, close) = MARKERS;
+    let markers = params.bind(format!("{open}{close}"));
+    let standins = params.bind(MARKER_STANDINS);
+    let options = params.bind(format!(
+        "StartSel={open}, StopSel={close}, {PG_HEADLINE_OPTIONS}"
+    ));
+    let columns = message_columns("m");
+    let order = page_order("hits");
+    let final_order = page_order("page");
+    // The rank is computed for every hit (it orders them); the headline, which parses the
+    // whole content again, only for the page.
+    let sql = format!(
+        "WITH search AS (SELECT {tsquery} AS query), \
+         hits AS (\
+           SELECT {columns}, t.title AS thread_title, t.user_id AS thread_user_id, \
+             round(ts_rank_cd(m.search_vector, search.query)::float8 * {PG_RANK_SCALE})::bigint AS rank \
+           FROM search, chat_messages AS m JOIN chat_threads AS t ON t.id = m.thread_id \
+           WHERE t.user_id = {user} AND m.search_vector @@ search.query\
+         ) \
+         SELECT page.*, \
+           ts_headline('{PG_CONFIG}', translate(page.content, {markers}, {standins}), search.query, {options}) AS snippet \
+         FROM (SELECT * FROM hits {keyset} ORDER BY {order} LIMIT {limit}) AS page, search \
+         ORDER BY {final_order}"
+    );
+    params.statement(sql)
+}
+
+/// An FTS5 string: double quotes around, inner double quotes doubled. Inside one, FTS5
+/// syntax has no meaning; the tokenizer splits it into a phrase.
+fn fts5_string(term: &SearchTerm) -> String {
+    format!("\"{}\"", term.as_str().replace('"', "\"\""))
+}
+
+/// The FTS5 query of a parsed query: `(a OR b) AND (c) NOT (d OR e)`.
+fn fts5_query(query: &SearchQuery) -> String {
+    let groups: Vec<String> = query
+        .groups()
+        .iter()
+        .map(|group| {
+            let alternatives: Vec<String> = group.iter().map(fts5_string).collect();
+            format!("({})", alternatives.join(" OR "))
+        })
+        .collect();
+    let positive = groups.join(" AND ");
+    if query.excluded().is_empty() {
+        positive
+    } else {
+        let excluded: Vec<String> = query.excluded().iter().map(fts5_string).collect();
+        format!("({positive}) NOT ({})", excluded.join(" OR "))
+    }
+}
+
+fn sqlite_statement(db: &Db, user: &UserId, request: &SearchRequest) -> Statement {
+    let mut params = Params::new(DbBackend::Sqlite);
+    let matches = params.bind(fts5_query(&request.query));
+    let user = params.bind(user.as_str());
+    let keyset = match request.after {
+        Some(after) => format!(
+            "WHERE (hits.rank, hits.created_at, hits.id) < ({}, {}, {})",
+            params.bind(after.rank),
+            params.bind(db.timestamp(after.created_at)),
+            params.bind(*after.id.as_uuid()),
+        ),
+        None => String::new(),
+    };
+    let limit = params.bind(sql_limit(request.limit));
+    let (open, close) = MARKERS;
+    let open = params.bind(open);
+    let close = params.bind(close);
+    let ellipsis = params.bind("…");
+    let columns = message_columns("m");
+    let order = page_order("hits");
+    let final_order = page_order("page");
+    // `highlight()` inserts one marker before each match; the text it works on is the
+    // content view's, whose length equals the content's. The snippet is computed for the
+    // page only, in a correlated subquery that seeks the index by rowid.
+    let sql = format!(
+        "SELECT page.*, \
+           (SELECT snippet(chat_messages_fts, 0, {open}, {close}, {ellipsis}, {SQLITE_SNIPPET_TOKENS}) \
+            FROM chat_messages_fts \
+            WHERE chat_messages_fts MATCH {matches} AND chat_messages_fts.rowid = page.fts_rowid\
+           ) AS snippet \
+         FROM (\
+           SELECT * FROM (\
+             SELECT {columns}, t.title AS thread_title, t.user_id AS thread_user_id, \
+               length(highlight(chat_messages_fts, 0, char(1), '')) - length(chat_messages_fts.content) AS rank, \
+               chat_messages_fts.rowid AS fts_rowid \
+             FROM chat_messages_fts \
+             JOIN chat_messages_fts_rows AS r ON r.id = chat_messages_fts.rowid \
+             JOIN chat_messages AS m ON m.id = r.message_id \
+             JOIN chat_threads AS t ON t.id = m.thread_id \
+             WHERE chat_messages_fts MATCH {matches} AND t.user_id = {user}\
+           ) AS hits {keyset} \
+           ORDER BY {order} LIMIT {limit}\
+         ) AS page \
+         ORDER BY {final_order}"
+    );
+    params.statement(sql)
+}
+
+fn hit_from_row(row: &QueryResult) -> Result<SearchHit, StoreError> {
+    let model = message::Model::from_query_result(row, "").map_err(store_error)?;
+    let id = model.id;
+    let invalid = |err| InvalidRow::store_error("chat_threads", id, &err);
+    let title: String = row.try_get("", "thread_title").map_err(store_error)?;
+    let owner: String = row.try_get("", "thread_user_id").map_err(store_error)?;
+    let rank: i64 = row.try_get("", "rank").map_err(store_error)?;
+    let snippet: Option<String> = row.try_get("", "snippet").map_err(store_error)?;
+    Ok(SearchHit {
+        message: message_from_row(model)?,
+        thread_title: ThreadTitle::parse(title).map_err(invalid)?,
+        owner: UserId::parse(owner).map_err(invalid)?,
+        snippet: snippet.unwrap_or_default(),
+        rank,
+    })
+}
+
+#[async_trait]
+impl SearchRepository for SeaOrmSearchRepository {
+    async fn search_messages(
+        &self,
+        user: &UserId,
+        request: SearchRequest,
+    ) -> Result<Vec<SearchHit>, StoreError> {
+        let db = &self.db;
+        let statement = match db.backend() {
+            DbBackend::Postgres => postgres_statement(db, user, &request),
+            _ => sqlite_statement(db, user, &request),
+        };
+        let rows = db
+            .conn()
+            .query_all_raw(statement)
+            .await
+            .map_err(store_error)?;
+        rows.iter().map(hit_from_row).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(q: &str) -> SearchQuery {
+        SearchQuery::parse(q).expect("valid")
+    }
+
+    #[test]
+    fn every_item_becomes_a_quoted_fts5_string() {
+        assert_eq!(
+            fts5_query(&query("a or b c -d -\"e f\"")),
+            "((\"a\" OR \"b\") AND (\"c\")) NOT (\"d\" OR \"e f\")"
+        );
+        assert_eq!(
+            fts5_query(&query("NEAR(x y) title:z star* ^w")),
+            "(\"NEAR(x\") AND (\"y)\") AND (\"title:z\") AND (\"star*\") AND (\"^w\")"
+        );
+    }
+
+    #[test]
+    fn user_text_reaches_postgres_only_as_bound_values() {
+        let mut params = Params::new(DbBackend::Postgres);
+        let sql = pg_tsquery(
+            &query("rock or roll -jazz '; DROP TABLE x; --"),
+            &mut params,
+        );
+        let item = |n: usize| format!("phraseto_tsquery('chat_search', ${n})");
+        assert_eq!(
+            sql,
+            format!(
+                "({} || {}) && ({}) && ({}) && ({}) && (!! {})",
+                item(1),
+                item(2),
+                item(3),
+                item(4),
+                item(5),
+                item(6)
+            )
+        );
+        assert!(!sql.contains("DROP") && !sql.contains("jazz"));
+        assert_eq!(params.values.len(), 6);
+        assert_eq!(params.values[5], Value::from("jazz"));
+    }
+}

@@ -1,0 +1,658 @@
+//! Full-text search: what matches, in which order, for whom, and that nothing a user types
+//! can break it. Run on both backends like the rest of the contract.
+
+use std::collections::HashSet;
+
+use domain::{MessageId, MessagePatch, SearchHit, SearchQuery, SearchRequest, ThreadPatch};
+use infra_postgres::Store;
+use migration::MigratorTrait;
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
+
+use crate::support::{PostgresDatabase, Repos, at, content, sqlite_url, test_options, title, user};
+
+fn ids(messages: &[domain::Message]) -> Vec<MessageId> {
+    messages.iter().map(|m| m.id).collect()
+}
+
+fn set(ids: &[MessageId]) -> HashSet<MessageId> {
+    ids.iter().copied().collect()
+}
+
+contract_test!(
+    async fn every_word_must_match_in_any_case(repos: Repos) {
+        let alice = user("alice");
+        let thread = repos.thread_of(&alice, at(0)).await;
+        let stored = repos
+            .append(
+                &alice,
+                thread.id,
+                &["The quick brown fox", "a QUICK red car", "lazy dog"],
+                at(10),
+            )
+            .await;
+        let m = ids(&stored);
+        assert_eq!(set(&repos.search_ids(&alice, "quick").await), set(&m[..2]));
+        assert_eq!(set(&repos.search_ids(&alice, "Quick").await), set(&m[..2]));
+        assert_eq!(repos.search_ids(&alice, "quick fox").await, [m[0]]);
+        assert_eq!(repos.search_ids(&alice, "fox quick").await, [m[0]]);
+        assert!(repos.search_ids(&alice, "quick dog").await.is_empty());
+        assert!(repos.search_ids(&alice, "cat").await.is_empty());
+        // Words match whole: no prefixes, no stemming.
+        assert!(repos.search_ids(&alice, "qui").await.is_empty());
+        assert!(repos.search_ids(&alice, "dogs").await.is_empty());
+    }
+);
+
+contract_test!(
+    async fn quoted_phrases_match_adjacent_words_in_order(repos: Repos) {
+        let alice = user("alice");
+        let thread = repos.thread_of(&alice, at(0)).await;
+        let stored = repos
+            .append(
+                &alice,
+                thread.id,
+                &[
+                    "the quick brown fox",
+                    "brown quick",
+                    "quick and brown",
+                    "write me an e-mail",
+                ],
+                at(10),
+            )
+            .await;
+        let m = ids(&stored);
+        assert_eq!(repos.search_ids(&alice, "\"quick brown\"").await, [m[0]]);
+        assert_eq!(
+            repos.search_ids(&alice, "\"QUICK  Brown fox\"").await,
+            [m[0]]
+        );
+        assert_eq!(repos.search_ids(&alice, "\"brown quick\"").await, [m[1]]);
+        assert_eq!(
+            set(&repos.search_ids(&alice, "quick brown").await),
+            set(&m[..3])
+        );
+        // One item that the tokenizer splits is a phrase too.
+        assert_eq!(repos.search_ids(&alice, "e-mail").await, [m[3]]);
+        assert_eq!(repos.search_ids(&alice, "\"e mail\"").await, [m[3]]);
+        assert!(repos.search_ids(&alice, "mail-e").await.is_empty());
+    }
+);
+
+contract_test!(
+    async fn a_minus_excludes_messages_with_the_word_or_phrase(repos: Repos) {
+        let alice = user("alice");
+        let thread = repos.thread_of(&alice, at(0)).await;
+        let stored = repos
+            .append(
+                &alice,
+                thread.id,
+                &["jaguar the car", "jaguar the cat", "car the jaguar"],
+                at(10),
+            )
+            .await;
+        let m = ids(&stored);
+        assert_eq!(repos.search_ids(&alice, "jaguar -car").await, [m[1]]);
+        assert_eq!(repos.search_ids(&alice, "-car jaguar").await, [m[1]]);
+        assert_eq!(
+            set(&repos.search_ids(&alice, "jaguar -\"the car\"").await),
+            set(&[m[1], m[2]])
+        );
+        assert!(
+            repos
+                .search_ids(&alice, "jaguar -car -cat")
+                .await
+                .is_empty()
+        );
+    }
+);
+
+contract_test!(
+    async fn or_matches_either_side(repos: Repos) {
+        let alice = user("alice");
+        let thread = repos.thread_of(&alice, at(0)).await;
+        let stored = repos
+            .append(
+                &alice,
+                thread.id,
+                &["tea time", "coffee time", "water time", "tea or coffee"],
+                at(10),
+            )
+            .await;
+        let m = ids(&stored);
+        assert_eq!(
+            set(&repos.search_ids(&alice, "tea or coffee").await),
+            set(&[m[0], m[1], m[3]])
+        );
+        assert_eq!(
+            set(&repos.search_ids(&alice, "tea OR coffee time").await),
+            set(&[m[0], m[1]])
+        );
+        assert_eq!(
+            set(&repos
+                .search_ids(&alice, "tea or water or coffee -time")
+                .await),
+            set(&[m[3]])
+        );
+        // A quoted "or" is a word.
+        assert_eq!(repos.search_ids(&alice, "tea \"or\"").await, [m[3]]);
+    }
+);
+
+contract_test!(
+    async fn case_and_diacritics_are_ignored_in_any_script(repos: Repos) {
+        let alice = user("alice");
+        let thread = repos.thread_of(&alice, at(0)).await;
+        let stored = repos
+            .append(
+                &alice,
+                thread.id,
+                &[
+                    "Café Crème at the École",
+                    "Привет, МИР",
+                    "こんにちは 世界",
+                    "a naïve résumé",
+                    "Ελληνικά γράμματα",
+                ],
+                at(10),
+            )
+            .await;
+        let m = ids(&stored);
+        for (q, expected) in [
+            ("cafe", m[0]),
+            ("CAFÉ", m[0]),
+            ("café crème", m[0]),
+            ("ecole", m[0]),
+            ("мир", m[1]),
+            ("привет", m[1]),
+            ("世界", m[2]),
+            ("resume naive", m[3]),
+            ("RÉSUMÉ", m[3]),
+            // Upper and lower case of every script; diacritics of Latin letters (SQLite's
+            // unicode61 folds only those, PostgreSQL's unaccent more).
+            ("ΕΛΛΗΝΙΚΆ", m[4]),
+        ] {
+            assert_eq!(repos.search_ids(&alice, q).await, [expected], "{q}");
+        }
+    }
+);
+
+contract_test!(
+    async fn more_matches_rank_first_and_ties_go_newest_first(repos: Repos) {
+        let alice = user("alice");
+        let thread = repos.thread_of(&alice, at(0)).await;
+        let oldest = repos
+            .append(&alice, thread.id, &["I like rust"], at(10))
+            .await;
+        let most = repos
+            .append(&alice, thread.id, &["rust and rust and rust"], at(20))
+            .await;
+        let twice = repos
+            .append(&alice, thread.id, &["rust, then rust again"], at(30))
+            .await;
+        let newer = repos
+            .append(&alice, thread.id, &["rust is fine"], at(40))
+            .await;
+        repos
+            .append(&alice, thread.id, &["nothing to see"], at(50))
+            .await;
+        let hits = repos.search(&alice, "rust").await;
+        let got: Vec<MessageId> = hits.iter().map(|h| h.message.id).collect();
+        assert_eq!(got, [most[0].id, twice[0].id, newer[0].id, oldest[0].id]);
+        assert!(hits[0].rank > hits[1].rank && hits[1].rank > hits[2].rank);
+        assert_eq!(hits[2].rank, hits[3].rank);
+    }
+);
+
+contract_test!(
+    async fn pages_visit_every_hit_once_while_messages_come_and_go(repos: Repos) {
+        let alice = user("alice");
+        let threads = [
+            repos.thread_of(&alice, at(0)).await,
+            repos.thread_of(&alice, at(1)).await,
+        ];
+        let texts = [
+            "page",
+            "page page",
+            "page",
+            "page page page",
+            "page",
+            "page page",
+            "page",
+        ];
+        let mut stored = Vec::new();
+        for (i, text) in texts.iter().enumerate() {
+            let thread = threads[i % 2].id;
+            stored.extend(
+                repos
+                    .append(&alice, thread, &[text], at(100 + 10 * i as i64))
+                    .await,
+            );
+        }
+        let everything = repos.search(&alice, "page").await;
+        assert_eq!(everything.len(), texts.len());
+
+        let mut seen: Vec<SearchHit> = Vec::new();
+        let mut after = None;
+        for round in 0i64.. {
+            let page = repos.search_page(&alice, "page", after, 2).await;
+            if page.is_empty() {
+                break;
+            }
+            after = page.last().map(SearchHit::key);
+            seen.extend(page);
+            // Others write meanwhile: new hits of every rank, and a non-matching message.
+            let text = ["page", "page page page page", "no match"][(round % 3) as usize];
+            repos
+                .append(&alice, threads[0].id, &[text], at(1_000 + round))
+                .await;
+        }
+        let seen_ids: Vec<MessageId> = seen.iter().map(|h| h.message.id).collect();
+        assert_eq!(set(&seen_ids).len(), seen_ids.len(), "no hit twice");
+        for hit in &everything {
+            assert!(seen_ids.contains(&hit.message.id), "no hit skipped");
+        }
+        let keys: Vec<_> = seen.iter().map(SearchHit::key).collect();
+        assert!(
+            keys.windows(2)
+                .all(|w| (w[1].rank, w[1].created_at, w[1].id)
+                    < (w[0].rank, w[0].created_at, w[0].id)),
+            "strictly in result order"
+        );
+    }
+);
+
+contract_test!(
+    async fn another_users_identical_message_never_appears(repos: Repos) {
+        let (alice, bob, carol) = (user("alice"), user("bob"), user("carol"));
+        let mine = repos.thread_of(&alice, at(0)).await;
+        let theirs = repos.thread_of(&bob, at(0)).await;
+        let patch = ThreadPatch {
+            title: Some(title("bob's secrets")),
+            ..ThreadPatch::default()
+        };
+        repos
+            .threads
+            .update_thread(&bob, theirs.id, patch, None, at(1))
+            .await
+            .expect("rename");
+        let a = repos
+            .append(&alice, mine.id, &["shared secret words"], at(10))
+            .await;
+        let b = repos
+            .append(&bob, theirs.id, &["shared secret words"], at(10))
+            .await;
+        let hits = repos.search(&alice, "secret").await;
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].message.id, a[0].id);
+        assert_eq!(hits[0].owner, alice);
+        assert_eq!(repos.search_ids(&bob, "\"secret words\"").await, [b[0].id]);
+        assert!(repos.search_ids(&carol, "secret").await.is_empty());
+        // A cursor position taken from one user's list leads to nothing of another's.
+        let after = Some(hits[0].key());
+        assert!(
+            repos
+                .search_page(&carol, "secret", after, 10)
+                .await
+                .is_empty()
+        );
+    }
+);
+
+contract_test!(
+    async fn edits_and_deletes_are_reflected_at_once(repos: Repos) {
+        let alice = user("alice");
+        let thread = repos.thread_of(&alice, at(0)).await;
+        let stored = repos
+            .append(&alice, thread.id, &["old alpha", "keep alpha"], at(10))
+            .await;
+        let patch = MessagePatch {
+            content: Some(content("new beta")),
+            ..MessagePatch::default()
+        };
+        repos
+            .messages
+            .update_message(&alice, thread.id, stored[0].id, patch, None, at(20))
+            .await
+            .expect("edit");
+        assert_eq!(repos.search_ids(&alice, "alpha").await, [stored[1].id]);
+        assert_eq!(repos.search_ids(&alice, "beta").await, [stored[0].id]);
+        // Editing other fields leaves the index alone.
+        let patch = MessagePatch {
+            metadata: Some(crate::support::metadata(serde_json::json!({"k": 1}))),
+            ..MessagePatch::default()
+        };
+        repos
+            .messages
+            .update_message(&alice, thread.id, stored[0].id, patch, None, at(30))
+            .await
+            .expect("edit metadata");
+        assert_eq!(repos.search_ids(&alice, "beta").await, [stored[0].id]);
+
+        repos
+            .messages
+            .delete_message(&alice, thread.id, stored[0].id, at(40))
+            .await
+            .expect("delete");
+        assert!(repos.search_ids(&alice, "beta").await.is_empty());
+
+        let doomed = repos.thread_of(&alice, at(50)).await;
+        repos
+            .append(&alice, doomed.id, &["gamma one", "gamma two"], at(60))
+            .await;
+        assert_eq!(repos.search_ids(&alice, "gamma").await.len(), 2);
+        repos
+            .threads
+            .delete_thread(&alice, doomed.id)
+            .await
+            .expect("delete thread");
+        assert!(repos.search_ids(&alice, "gamma").await.is_empty());
+
+        let other = repos.thread_of(&alice, at(70)).await;
+        repos.append(&alice, other.id, &["delta"], at(80)).await;
+        repos
+            .threads
+            .delete_all_threads(&alice)
+            .await
+            .expect("delete history");
+        assert!(repos.search_ids(&alice, "delta").await.is_empty());
+        assert!(repos.search_ids(&alice, "alpha").await.is_empty());
+        // Ids may be used again after a delete: the new message is found, once.
+        let again = repos.thread_of(&alice, at(90)).await;
+        let mut reused = crate::support::new_message(again.id, "alpha reborn", at(100));
+        reused.id = stored[1].id;
+        repos
+            .messages
+            .append_messages(&alice, again.id, vec![reused], at(100))
+            .await
+            .expect("reuse id");
+        assert_eq!(repos.search_ids(&alice, "alpha").await, [stored[1].id]);
+    }
+);
+
+contract_test!(
+    async fn query_syntax_characters_never_cause_an_error(repos: Repos) {
+        let alice = user("alice");
+        let thread = repos.thread_of(&alice, at(0)).await;
+        let stored = repos
+            .append(
+                &alice,
+                thread.id,
+                &[r#"he said "hi" (NEAR* a:b) 'quoted' back\slash ^caret {x} [y] col:umn"#],
+                at(10),
+            )
+            .await;
+        let nasty = [
+            "\"",
+            "\"\"",
+            "\"hi",
+            "hi\"",
+            "*",
+            "hi*",
+            "*hi",
+            "(",
+            ")",
+            "(hi",
+            "hi)",
+            "NEAR",
+            "NEAR(hi said)",
+            "NEAR(hi, 5)",
+            "a:b",
+            "content:hi",
+            ":",
+            "'",
+            "''",
+            "'quoted'",
+            "\\",
+            "back\\slash",
+            "\\\\",
+            "^hi",
+            "^",
+            "{x}",
+            "{",
+            "[y]",
+            "col:umn",
+            "hi AND said",
+            "hi NOT said",
+            "hi OR",
+            "OR",
+            "AND",
+            "NOT",
+            "-",
+            "--hi said",
+            "said -\"",
+            "hi + said",
+            "hi & said",
+            "hi | said",
+            "!hi",
+            "hi <-> said",
+            "hi:*",
+            "hi:A",
+            "said -'quoted'",
+            "%",
+            "_",
+            "$1",
+            "?1",
+            ";",
+            "'; DROP TABLE chat_messages; --",
+            "\u{27E6}hi\u{27E7}",
+            "😀 hi",
+            "hi\u{200B}said",
+        ];
+        for q in nasty {
+            let Ok(query) = SearchQuery::parse(q) else {
+                continue;
+            };
+            let request = SearchRequest {
+                query,
+                after: None,
+                limit: 10,
+            };
+            if let Err(err) = repos.search.search_messages(&alice, request).await {
+                panic!("{q:?} failed: {err:?}");
+            }
+        }
+        let m = stored[0].id;
+        for q in [
+            "NEAR",
+            "near hi",
+            "a:b",
+            "\"a b\"",
+            "back\\slash",
+            "'quoted'",
+            "hi*",
+            "(hi",
+            "^caret",
+            "{x}",
+            "[y]",
+            "col:umn",
+            "\"hi\" said",
+        ] {
+            assert_eq!(repos.search_ids(&alice, q).await, [m], "{q}");
+        }
+    }
+);
+
+contract_test!(
+    async fn hits_carry_the_message_its_thread_and_a_marked_snippet(repos: Repos) {
+        let alice = user("alice");
+        let thread = repos.thread_of(&alice, at(0)).await;
+        let patch = ThreadPatch {
+            title: Some(title("Needles ✈️")),
+            ..ThreadPatch::default()
+        };
+        repos
+            .threads
+            .update_thread(&alice, thread.id, patch, None, at(1))
+            .await
+            .expect("rename");
+        let stored = repos
+            .append(
+                &alice,
+                thread.id,
+                &["Look: \u{27E6}this\u{27E7} holds the needle, and a Néedle more."],
+                at(10),
+            )
+            .await;
+        let hits = repos.search(&alice, "needle").await;
+        assert_eq!(hits.len(), 1);
+        let hit = &hits[0];
+        let message = repos
+            .messages
+            .get_message(&alice, thread.id, stored[0].id)
+            .await
+            .expect("stored");
+        assert_eq!(hit.message, message);
+        assert_eq!(hit.thread_title.as_str(), "Needles ✈️");
+        assert_eq!(hit.owner, alice);
+        let snippet = &hit.snippet;
+        assert!(snippet.contains("\u{27E6}needle\u{27E7}"), "{snippet}");
+        assert!(snippet.contains("\u{27E6}Néedle\u{27E7}"), "{snippet}");
+        assert!(snippet.contains("[this]"), "{snippet}");
+        assert_eq!(snippet.matches('\u{27E6}').count(), 2, "{snippet}");
+        assert_eq!(snippet.matches('\u{27E7}').count(), 2, "{snippet}");
+        // The content itself is returned untouched.
+        assert!(
+            hit.message
+                .content
+                .as_str()
+                .contains("\u{27E6}this\u{27E7}")
+        );
+    }
+);
+
+contract_test!(
+    async fn a_long_message_gets_a_short_snippet_around_the_match(repos: Repos) {
+        let alice = user("alice");
+        let thread = repos.thread_of(&alice, at(0)).await;
+        let long = format!(
+            "{} the hidden treasure is here {}",
+            "filler words ".repeat(500),
+            "more filler ".repeat(500)
+        );
+        repos.append(&alice, thread.id, &[&long], at(10)).await;
+        let hits = repos.search(&alice, "treasure").await;
+        assert_eq!(hits.len(), 1);
+        let snippet = &hits[0].snippet;
+        assert!(snippet.contains("\u{27E6}treasure\u{27E7}"), "{snippet}");
+        assert!(snippet.chars().count() < 400, "{snippet}");
+    }
+);
+
+/// The number of rows of `table` (one of the search structures).
+async fn count(conn: &DatabaseConnection, table: &str) -> i64 {
+    let sql = format!("SELECT count(*) AS n FROM {table}");
+    let row = conn
+        .query_one_raw(Statement::from_string(conn.get_database_backend(), sql))
+        .await
+        .unwrap_or_else(|e| panic!("count {table}: {e}"))
+        .expect("one row");
+    row.try_get::<i64>("", "n").expect("an integer")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sqlite_index_follows_inserts_edits_deletes_and_cascades() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let url = sqlite_url(&dir.path().join("chat.db"));
+    let store = Store::connect(&url, test_options()).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    let repos = Repos::of(&store);
+    let (alice, bob) = (user("alice"), user("bob"));
+    let a = repos.thread_of(&alice, at(0)).await;
+    let b = repos.thread_of(&bob, at(0)).await;
+    let kept = repos
+        .append(&alice, a.id, &["one", "two", "three"], at(10))
+        .await;
+    repos.append(&bob, b.id, &["four", "five"], at(10)).await;
+    let patch = MessagePatch {
+        content: Some(content("two, edited")),
+        ..MessagePatch::default()
+    };
+    repos
+        .messages
+        .update_message(&alice, a.id, kept[1].id, patch, None, at(20))
+        .await
+        .expect("edit");
+    repos
+        .messages
+        .delete_message(&alice, a.id, kept[0].id, at(30))
+        .await
+        .expect("delete");
+    repos
+        .threads
+        .delete_thread(&bob, b.id)
+        .await
+        .expect("cascade");
+    store.close().await;
+
+    let raw = Database::connect(url.as_str()).await.expect("open raw");
+    // FTS5 checks its index against the content it reads through the view.
+    raw.execute_unprepared(
+        "INSERT INTO chat_messages_fts (chat_messages_fts, rank) VALUES ('integrity-check', 1)",
+    )
+    .await
+    .expect("the index matches the content");
+    assert_eq!(count(&raw, "chat_messages").await, 2);
+    assert_eq!(count(&raw, "chat_messages_fts_rows").await, 2);
+    // Every row of the index belongs to a message that exists.
+    assert_eq!(count(&raw, "chat_messages_fts_content").await, 2);
+    let _ = raw.close().await;
+}
+
+/// Applies only the first migration (the chat tables, before search) to `url`.
+async fn migrate_before_search(url: &str) {
+    let raw = Database::connect(url).await.expect("open raw");
+    migration::Migrator::up(&raw, Some(1))
+        .await
+        .expect("first migration");
+    let _ = raw.close().await;
+}
+
+/// Messages stored before the search migration are found after it; undoing and redoing
+/// the migration keeps search working.
+async fn search_migration_backfills_and_can_be_redone(url: &str) {
+    migrate_before_search(url).await;
+    let store = Store::connect(url, test_options()).await.expect("connect");
+    let repos = Repos::of(&store);
+    let alice = user("alice");
+    let thread = repos.thread_of(&alice, at(0)).await;
+    let old = repos
+        .append(
+            &alice,
+            thread.id,
+            &["written before search existed"],
+            at(10),
+        )
+        .await;
+    store.migrate().await.expect("the search migration");
+    assert_eq!(repos.search_ids(&alice, "existed").await, [old[0].id]);
+
+    let raw = Database::connect(url).await.expect("open raw");
+    migration::Migrator::down(&raw, Some(1))
+        .await
+        .expect("undo search");
+    migration::Migrator::up(&raw, None)
+        .await
+        .expect("redo search");
+    let _ = raw.close().await;
+    let new = repos
+        .append(&alice, thread.id, &["written after search existed"], at(20))
+        .await;
+    assert_eq!(
+        set(&repos.search_ids(&alice, "existed").await),
+        set(&[old[0].id, new[0].id])
+    );
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_stored_before_the_search_migration_are_found_on_postgres() {
+    let database = PostgresDatabase::empty().await;
+    search_migration_backfills_and_can_be_redone(&database.url()).await;
+    database.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_stored_before_the_search_migration_are_found_on_sqlite() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    search_migration_backfills_and_can_be_redone(&sqlite_url(&dir.path().join("chat.db"))).await;
+}
