@@ -295,6 +295,19 @@ async fn every_operation_answers_another_users_ids_exactly_like_missing_ones(bac
         covered.insert(op);
     }
     assert_eq!(covered, documented, "every /api/v1 operation is covered");
+    // Alice's own search does find what Mallory's did not.
+    if documented.contains("GET /api/v1/search") {
+        let mine: Value = app
+            .get(&format!("/api/v1/search?q={SECRET}"), "alice")
+            .await
+            .json()
+            .await
+            .expect("search page");
+        assert!(
+            !mine["data"].as_array().expect("data").is_empty(),
+            "the search word is searchable"
+        );
+    }
     eprintln!(
         "BOLA ({backend:?}): {} operations, {compared} requests with another user's ids each answered exactly like a missing resource",
         documented.len()
