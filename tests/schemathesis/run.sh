@@ -7,7 +7,7 @@
 #   bash tests/schemathesis/run.sh            # after `cargo build --bin chat-history`
 #
 # CHAT_HISTORY_BIN: the binary (default: $CARGO_TARGET_DIR or target, debug build).
-# SCHEMATHESIS_EXAMPLES: test cases per operation and phase (default 100).
+# SCHEMATHESIS_EXAMPLES: test cases per operation and phase (default 250).
 # SCHEMATHESIS_BACKENDS: "postgres sqlite" (default) or one of them.
 # TEST_DATABASE_URL: the PostgreSQL server (default postgres://postgres@127.0.0.1:5432/postgres).
 set -euo pipefail
@@ -17,7 +17,7 @@ root="$(cd "$here/../.." && pwd)"
 version=4.32.5
 venv="${SCHEMATHESIS_VENV:-$HOME/.cache/chat-history/schemathesis-venv}"
 bin="${CHAT_HISTORY_BIN:-${CARGO_TARGET_DIR:-$root/target}/debug/chat-history}"
-examples="${SCHEMATHESIS_EXAMPLES:-100}"
+examples="${SCHEMATHESIS_EXAMPLES:-250}"
 backends="${SCHEMATHESIS_BACKENDS:-postgres sqlite}"
 admin_url="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 
