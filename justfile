@@ -20,6 +20,15 @@ interop:
     cargo build --bin chat-history
     CHAT_HISTORY_BIN="${CARGO_TARGET_DIR:-target}/debug/chat-history" npm test --prefix interop/better-auth
 
+# The fault tests alone: kill -9, PostgreSQL restarts, a slow database, SIGTERM (see docs/security.md).
+chaos:
+    cargo nextest run -p chat-history --test chaos --no-capture
+
+# schemathesis against /openapi.json of the binary on both backends (installs it with pip).
+fuzz-api:
+    cargo build --bin chat-history
+    CHAT_HISTORY_BIN="${CARGO_TARGET_DIR:-target}/debug/chat-history" bash tests/schemathesis/run.sh
+
 # What CI runs.
 ci:
     bash .ci/run
