@@ -69,7 +69,8 @@ for backend in $backends; do
   echo "--- schemathesis on $backend: http://$addr, $examples examples per operation and phase"
   status=0
   # Bounded by the example counts; `timeout` only keeps a broken run from hanging CI.
-  timeout 1200 "$venv/bin/schemathesis" --config-file "$here/schemathesis.toml" run "http://$addr/openapi.json" \
+  # Run from the scratch directory: hypothesis keeps state in the working directory.
+  (cd "$work" && timeout 1200 "$venv/bin/schemathesis" --config-file "$here/schemathesis.toml" run "http://$addr/openapi.json" \
     --header "Authorization: Bearer $token" \
     --checks all \
     --max-examples "$examples" \
@@ -80,10 +81,13 @@ for backend in $backends; do
     --no-color \
     --output-truncate true \
     --report ndjson --report-ndjson-path "$work/$backend.ndjson" \
-    >"$work/$backend.out" 2>&1 || status=$?
+    >"$work/$backend.out" 2>&1) || status=$?
   # The summary and every failure; the progress lines are long.
   sed -n '/^=* *FAILURES\|^=* *SUMMARY\|^___/,$p' "$work/$backend.out"
-  kill "$server_pid"; wait "$server_pid" || true; server_pid=""
+  # After all that, it still stops cleanly.
+  kill "$server_pid"
+  if ! wait "$server_pid"; then echo "the server did not exit cleanly on SIGTERM"; status=1; fi
+  server_pid=""
   if [ -n "$database" ] && [ "$backend" = postgres ]; then
     psql -q "$admin_url" -c "DROP DATABASE IF EXISTS \"$database\" WITH (FORCE)" >/dev/null; database=""
   fi
