@@ -203,6 +203,21 @@ def report(results: str) -> None:
             f"{fmt(p and p.get('p99_ms'), 2)} | {'–' if ratio is None else f'{ratio:.0%}'} | {cpu_split(s)} | {cpu_split(sp)} |")
     lines.append("")
     lines.append(f"Service peak RSS (VmRSS sampled every 250 ms, all runs): {peak / 1024:.1f} MiB")
+    lines += ["", "CPU time per request (µs; less sensitive to other load on the machine than req/s):", "",
+              "| scenario | service | PostgreSQL (service run) | PostgreSQL (pgbench run) | wrk | pgbench client |",
+              "|---|---:|---:|---:|---:|---:|"]
+    for name in meta.get("scenarios", []):
+        w = load(os.path.join(results, f"wrk-{name}.json"))
+        p = load(os.path.join(results, f"pgbench-{name}.json"))
+        s = load(os.path.join(results, f"cpu-wrk-{name}.json"))
+        sp = load(os.path.join(results, f"cpu-pgbench-{name}.json"))
+        if not (w and s and w.get("requests")):
+            continue
+        n = w["requests"]
+        m = p.get("count") if p else None
+        per = lambda c, k, cnt: None if not (c and cnt) else c["cpu_s"].get(k, 0) * 1e6 / cnt
+        lines.append(f"| {name} | {fmt(per(s, 'service', n), 0)} | {fmt(per(s, 'db', n), 0)} | "
+                     f"{fmt(per(sp, 'db', m), 0)} | {fmt(per(s, 'loadgen', n), 0)} | {fmt(per(sp, 'loadgen', m), 0)} |")
     lat = load(os.path.join(results, "latency.json"))
     if lat:
         lines += ["", "Read a page of 50 messages, by database size:", "",

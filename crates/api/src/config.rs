@@ -171,7 +171,7 @@ pub struct Settings {
     )]
     pub session_cache_ttl_secs: u64,
 
-    /// Database pool size (default: 4 per core, at least 8).
+    /// Database pool size (default: 2 per core + 2, at most 32).
     #[arg(long, env = "DB_MAX_CONNECTIONS", global = true)]
     pub db_max_connections: Option<u32>,
 
