@@ -12,6 +12,7 @@
 #   PGURL=postgres://postgres@127.0.0.1:5432   server (trust auth); databases are bench_*
 #   PORT=18080            where the service listens (127.0.0.1)
 #   KEEP_DB=0             1 keeps (and reuses) the seeded databases
+#   PREWARM=1             0 skips pg_prewarm before the read-latency comparison
 #   SKIP_BUILD=0          1 uses the existing release binary
 #   SERVICE_ENV="..."     extra environment for the service (e.g. "DB_MAX_CONNECTIONS=8")
 set -euo pipefail
@@ -199,6 +200,15 @@ for size in $LATENCY_SIZES; do
   db=$(db_for "$size")
   mkdir -p "$RESULTS/lat-$size"
   python3 bench/tools/bench.py tokens "$USERS" "$RESULTS/lat-$size"
+  if [[ ${PREWARM:-1} == 1 ]]; then
+    # Reads every page of the tables and their indexes once, so that the whole data set is
+    # in the OS page cache (shared_buffers is far smaller): the comparison then shows what
+    # the data set's size costs the queries, not which pages happened to be on disk.
+    log "prewarming $db (pg_prewarm 'read')"
+    psql "$PGURL/$db" -qAt -c "CREATE EXTENSION IF NOT EXISTS pg_prewarm" \
+      -c "SELECT sum(pg_prewarm(c.oid::regclass, 'read')) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE c.relkind IN ('r', 'i', 't') AND (n.nspname = 'pg_toast' OR (n.nspname = 'public' AND c.relname LIKE 'chat_%'))" >/dev/null
+  fi
   start_service "$db"
   log "read latency on $size messages"
   run_wrk read "$RESULTS/lat-$size/jwt.txt" 1 "$LAT_SECONDS" "$RESULTS/lat-$size-c1.json" 1
@@ -228,7 +238,7 @@ json.dump({"date": time.strftime("%Y-%m-%d %H:%M"), "cpu": cpu, "cores": os.cpu_
            "mem": f"{int(mem) / 1048576:.0f} GiB", "load_before": "$LOAD_BEFORE", "load_after": "$(cut -d' ' -f1-3 /proc/loadavg)",
            "messages": $MESSAGES, "users": $(users_for "$MESSAGES"), "threads": int("${THREADS:-0}"),
            "db_size": "$DB_SIZE", "duration": $DURATION, "connections": $CONNECTIONS, "pool": "${POOL:-?}",
-           "session_ttl": "$SESSION_TTL", "log": "RUST_LOG=$SERVICE_LOG json to /dev/null",
+           "session_ttl": "$SESSION_TTL", "prewarm": "${PREWARM:-1}", "log": "RUST_LOG=$SERVICE_LOG json to /dev/null",
            "scenarios": "${ran[*]}".split()}, open(sys.argv[1] + "/meta.json", "w"))
 PY
 python3 bench/tools/bench.py report "$RESULTS"

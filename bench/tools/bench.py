@@ -220,7 +220,8 @@ def report(results: str) -> None:
                      f"{fmt(per(sp, 'db', m), 0)} | {fmt(per(s, 'loadgen', n), 0)} | {fmt(per(sp, 'loadgen', m), 0)} |")
     lat = load(os.path.join(results, "latency.json"))
     if lat:
-        lines += ["", "Read a page of 50 messages, by database size:", "",
+        warm = " (tables and indexes read into the OS page cache first)" if meta.get("prewarm") == "1" else " (no prewarm)"
+        lines += ["", "Read a page of 50 messages, by database size" + warm + ":", "",
                   "| messages | service c=1 p50 / p99 ms | service c=%s p50 / p99 ms | pgbench c=1 p50 / p99 ms |" % meta.get("connections", "?"),
                   "|---:|---|---|---|"]
         for row in lat:
