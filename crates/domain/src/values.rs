@@ -45,9 +45,22 @@ fn json_contains_nul(value: &Value) -> bool {
     }
 }
 
+/// Length in bytes of `value` serialized as compact JSON. The serialization is counted,
+/// not kept: this runs on every row read back, and a buffer per value would be garbage.
 fn json_len(value: &Value) -> usize {
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
     // Serializing a serde_json::Value cannot fail (its keys are strings).
-    serde_json::to_vec(value).map_or(usize::MAX, |v| v.len())
+    serde_json::to_writer(&mut counter, value).map_or(usize::MAX, |()| counter.0)
 }
 
 /// Length in bytes of `s` serialized as a JSON string (quotes and escapes included), as

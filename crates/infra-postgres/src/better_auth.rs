@@ -147,6 +147,8 @@ impl BetterAuthSessionStore {
             .min_connections(0)
             .connect_timeout(Duration::from_secs(5))
             .acquire_timeout(Duration::from_secs(5))
+            // No ping round trip before each lookup on a busy connection (see `Store`).
+            .test_before_acquire_if_idle_for(crate::store::PING_IF_IDLE_FOR)
             // The statements carry session tokens as parameters: never log them.
             .sqlx_logging(false);
         let conn = Database::connect(options)

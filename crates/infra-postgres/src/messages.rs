@@ -5,10 +5,12 @@ use domain::{
     Message, MessageId, MessageListQuery, MessagePatch, MessageRepository, SortOrder, StoreError,
     ThreadId, Timestamp, UserId, Version,
 };
-use sea_orm::sea_query::{Expr, ExprTrait, Func, Query};
+use std::fmt::Write as _;
+
+use sea_orm::sea_query::{Expr, ExprTrait, Func, Query, Value};
 use sea_orm::{
-    ConnectionTrait, DatabaseTransaction, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
-    QuerySelect,
+    ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, FromQueryResult, QueryFilter,
+    QueryOrder, QuerySelect, Statement,
 };
 
 use crate::convert::{message_from_row, messages_from_rows};
@@ -23,6 +25,26 @@ const INSERT_CHUNK: usize = 1_000;
 
 /// Ids per `IN (...)` list, for the same reason.
 const LOOKUP_CHUNK: usize = 1_000;
+
+/// Most messages that PostgreSQL appends in one statement (8 bind values each plus 7);
+/// larger appends take the general transaction.
+const ONE_STATEMENT_MAX: usize = 1_000;
+
+/// The head of PostgreSQL's one-statement append (see
+/// [`SeaOrmMessageRepository::append_in_one_statement`]). Bind values: `$1` thread id,
+/// `$2` user id, `$3` number of messages, `$4` now, `$5` now in microseconds, `$6` the
+/// earliest and `$7` the latest `created_at` of the new messages; then 8 per message.
+///
+/// The `UPDATE` checks ownership, moves the counters, grows the version and takes the
+/// thread's row lock (serializing appends to one thread; under READ COMMITTED a waiting
+/// append re-reads the row its predecessor committed). `last_message_at` becomes the
+/// newest new message, moved after the previous newest when the clock of this instance is
+/// behind it; `RETURNING` hands that move (`shift`, zero when none) to the `INSERT`.
+/// Interval arithmetic is exact here because sqlx sets the session time zone to UTC.
+const APPEND_HEAD: &str = r#"WITH "thread" AS (UPDATE "chat_threads" SET "message_count" = "message_count" + $3, "updated_at" = $4, "version" = CASE WHEN "version" + 1 > $5 THEN "version" + 1 ELSE $5 END, "last_message_at" = CASE WHEN "last_message_at" >= $6 THEN "last_message_at" + ($7 - $6) + INTERVAL '1 microsecond' ELSE $7 END WHERE "id" = $1 AND "user_id" = $2 RETURNING "last_message_at" - $7 AS "shift") INSERT INTO "chat_messages" ("id", "thread_id", "role", "content", "sources", "metadata", "created_at", "updated_at", "version") SELECT "v"."id", $1, "v"."role", "v"."content", "v"."sources", "v"."metadata", "v"."created_at" + "thread"."shift", "v"."updated_at" + "thread"."shift", "v"."version" FROM "thread", (VALUES "#;
+
+/// The tail of the one-statement append.
+const APPEND_TAIL: &str = r#") AS "v" ("id", "role", "content", "sources", "metadata", "created_at", "updated_at", "version") RETURNING "id", "created_at""#;
 
 /// Messages in `chat_messages`. Every statement is scoped to the user through the thread:
 /// `thread_id = $thread AND thread_id IN (SELECT id FROM chat_threads WHERE id = $thread
@@ -105,6 +127,104 @@ impl SeaOrmMessageRepository {
         Ok(found.is_some())
     }
 
+    /// PostgreSQL: the whole append (ownership check, counters, row lock, inserts) in one
+    /// statement, so one round trip and no explicit transaction; a primary-key clash or any
+    /// other failure undoes all of it. Same rules as the transaction below.
+    async fn append_in_one_statement(
+        &self,
+        user: &UserId,
+        thread: ThreadId,
+        messages: Vec<Message>,
+        first: Timestamp,
+        count: i64,
+        now: Timestamp,
+    ) -> Result<Vec<Message>, StoreError> {
+        let db = &self.db;
+        let last = messages.iter().map(|m| m.created_at).max().unwrap_or(first);
+        let mut sql =
+            String::with_capacity(APPEND_HEAD.len() + APPEND_TAIL.len() + 64 * messages.len());
+        sql.push_str(APPEND_HEAD);
+        let mut values: Vec<Value> = Vec::with_capacity(7 + 8 * messages.len());
+        values.extend([
+            Value::from(*thread.as_uuid()),
+            Value::from(user.as_str()),
+            Value::from(count),
+            db.timestamp(now),
+            Value::from(now.as_micros()),
+            db.timestamp(first),
+            db.timestamp(last),
+        ]);
+        for (i, m) in messages.iter().enumerate() {
+            let p = values.len();
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            write!(
+                sql,
+                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                p + 1,
+                p + 2,
+                p + 3,
+                p + 4,
+                p + 5,
+                p + 6,
+                p + 7,
+                p + 8
+            )
+            .map_err(StoreError::unexpected)?;
+            values.extend([
+                Value::from(*m.id.as_uuid()),
+                Value::from(m.role.as_str()),
+                Value::from(m.content.as_str()),
+                Value::from(m.sources.to_value()),
+                Value::from(m.metadata.to_value()),
+                db.timestamp(m.created_at),
+                db.timestamp(m.updated_at),
+                Value::from(m.version.get()),
+            ]);
+        }
+        sql.push_str(APPEND_TAIL);
+        let rows = db
+            .conn()
+            .query_all_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                sql,
+                values,
+            ))
+            .await
+            .map_err(store_error)?;
+        // No row: the thread is missing or another user's (the UPDATE matched nothing).
+        let Some(row) = rows.first() else {
+            return Err(StoreError::NotFound);
+        };
+        if rows.len() != messages.len() {
+            return Err(StoreError::unexpected(Misuse(
+                "the append stored another number of messages than it was given",
+            )));
+        }
+        // Every new message moved by the same amount; one row tells how much.
+        let id: uuid::Uuid = row.try_get("", "id").map_err(store_error)?;
+        let stored_at = row
+            .try_get::<chrono::DateTime<chrono::Utc>>("", "created_at")
+            .map_err(store_error)
+            .map(Timestamp::from_datetime)?;
+        let requested = messages
+            .iter()
+            .find(|m| *m.id.as_uuid() == id)
+            .ok_or_else(|| StoreError::unexpected(Misuse("the append returned an unknown id")))?;
+        let shift = stored_at.as_micros() - requested.created_at.as_micros();
+        Ok(messages
+            .into_iter()
+            .map(|mut m| {
+                if shift != 0 {
+                    m.created_at = m.created_at.plus_micros(shift);
+                    m.updated_at = m.updated_at.plus_micros(shift);
+                }
+                m
+            })
+            .collect())
+    }
+
     async fn insert_messages(
         &self,
         txn: &DatabaseTransaction,
@@ -172,6 +292,12 @@ impl MessageRepository for SeaOrmMessageRepository {
                 Err(StoreError::NotFound)
             };
         };
+
+        if db.backend() == DbBackend::Postgres && messages.len() <= ONE_STATEMENT_MAX {
+            return self
+                .append_in_one_statement(user, thread, messages, first, count, now)
+                .await;
+        }
 
         let txn = db.begin_write().await?;
         // (1) Write first: this locks the thread's row (and, on SQLite, the database, already

@@ -14,6 +14,9 @@ use crate::db::Db;
 use crate::error::{CreateDirectory, UnsupportedUrl, store_error};
 use crate::{SeaOrmMessageRepository, SeaOrmSearchRepository, SeaOrmThreadRepository};
 
+/// A pooled connection idle for at least this long is pinged before it is handed out.
+pub(crate) const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
+
 /// Which database a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Backend {
@@ -132,6 +135,10 @@ impl Store {
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(options.acquire_timeout)
             .connect_timeout(options.connect_timeout)
+            // sqlx pings every connection it hands out by default: one more round trip per
+            // query. Only connections idle for a while (which a restart, a proxy or a
+            // firewall may have cut) are pinged; a busy one is used at once.
+            .test_before_acquire_if_idle_for(PING_IF_IDLE_FOR)
             // Statements are traced by SeaORM's spans; sqlx's own log would repeat each one
             // at INFO.
             .sqlx_logging(false);

@@ -1,0 +1,3 @@
+-- GET /api/v1/threads?limit=20: the user's active threads, newest first (21 rows for has_more).
+\set u random(1, :users)
+SELECT "chat_threads"."id", "chat_threads"."user_id", "chat_threads"."title", "chat_threads"."metadata", "chat_threads"."archived_at", "chat_threads"."pinned_at", "chat_threads"."message_count", "chat_threads"."last_message_at", "chat_threads"."created_at", "chat_threads"."updated_at", "chat_threads"."version" FROM "chat_threads" WHERE "chat_threads"."user_id" = 'bench-user-' || :u AND "chat_threads"."archived_at" IS NULL ORDER BY "chat_threads"."updated_at" DESC, "chat_threads"."id" DESC LIMIT 21;

@@ -1,0 +1,245 @@
+#!/usr/bin/env bash
+# The benchmark kit: seed, run the service and pgbench side by side, report.
+# See bench/README.md. Everything runs on loopback and is bounded in time.
+#
+# Settings (environment):
+#   MESSAGES=1000000      size of the main data set (10000000 for 10M)
+#   DURATION=20           seconds per measured run (after WARMUP seconds of warm-up)
+#   WARMUP=3
+#   CONNECTIONS=32        wrk connections = pgbench clients
+#   SCENARIOS="read read_session threads search append"
+#   LATENCY_SIZES="10000 $MESSAGES"   data sets of the read-latency comparison
+#   PGURL=postgres://postgres@127.0.0.1:5432   server (trust auth); databases are bench_*
+#   PORT=18080            where the service listens (127.0.0.1)
+#   KEEP_DB=0             1 keeps (and reuses) the seeded databases
+#   PREWARM=1             0 skips pg_prewarm before the read-latency comparison
+#   SKIP_BUILD=0          1 uses the existing release binary
+#   SERVICE_ENV="..."     extra environment for the service (e.g. "DB_MAX_CONNECTIONS=8")
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+MESSAGES=${MESSAGES:-1000000}
+DURATION=${DURATION:-20}
+WARMUP=${WARMUP:-3}
+CONNECTIONS=${CONNECTIONS:-32}
+SCENARIOS=${SCENARIOS:-"read read_session threads search append"}
+LATENCY_SIZES=${LATENCY_SIZES-"10000 $MESSAGES"}
+PGURL=${PGURL:-postgres://postgres@127.0.0.1:5432}
+PORT=${PORT:-18080}
+KEEP_DB=${KEEP_DB:-0}
+SKIP_BUILD=${SKIP_BUILD:-0}
+SERVICE_ENV=${SERVICE_ENV:-}
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+BIN=${BIN:-$TARGET/release/chat-history}
+RESULTS=${RESULTS:-$ROOT/bench/results/$(date +%Y%m%d-%H%M%S)}
+export JWT_HS256_SECRET=${JWT_HS256_SECRET:-bench-jwt-secret-0123456789abcdef0123456789}
+export BETTER_AUTH_SECRET=${BETTER_AUTH_SECRET:-bench-better-auth-secret-0123456789abcdef}
+SESSION_TTL=${SESSION_CACHE_TTL_SECS:-5}
+SERVICE_LOG=${SERVICE_LOG:-info}
+
+mkdir -p "$RESULTS"
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+log() { printf '\n== %s\n' "$*" >&2; }
+
+# --- tools -------------------------------------------------------------------------------
+need_apt=()
+command -v wrk >/dev/null || need_apt+=(wrk)
+command -v pgbench >/dev/null || need_apt+=(postgresql-contrib)
+command -v psql >/dev/null || need_apt+=(postgresql-client)
+if ((${#need_apt[@]})); then
+  log "installing ${need_apt[*]}"
+  apt-get install -y "${need_apt[@]}" || { apt-get update && apt-get install -y "${need_apt[@]}"; }
+fi
+command -v python3 >/dev/null || { echo "python3 is needed (report and token minting)" >&2; exit 1; }
+
+if [[ $SKIP_BUILD != 1 ]]; then
+  log "cargo build --release"
+  cargo build --release --bin chat-history
+fi
+[[ -x $BIN ]] || { echo "no binary at $BIN (set BIN or CARGO_TARGET_DIR)" >&2; exit 1; }
+
+# --- data sets ---------------------------------------------------------------------------
+users_for() { echo $(( ($1 + 999) / 1000 )); }   # 20 threads x 50 messages per user
+db_for() { echo "bench_chat_$1"; }
+CREATED_DBS=()
+
+seed() { # seed MESSAGES -> creates and seeds bench_chat_MESSAGES unless it is there already
+  local messages=$1 db users
+  db=$(db_for "$messages"); users=$(users_for "$messages")
+  if psql "$PGURL/$db" -Atqc "select 1 from chat_threads limit 1" >/dev/null 2>&1 && [[ $KEEP_DB == 1 ]]; then
+    log "reusing $db"
+    return
+  fi
+  psql "$PGURL/postgres" -qc "DROP DATABASE IF EXISTS $db" >/dev/null
+  psql "$PGURL/postgres" -qc "CREATE DATABASE $db" >/dev/null
+  CREATED_DBS+=("$db")
+  DATABASE_URL="$PGURL/$db" "$BIN" migrate >/dev/null
+  log "seeding $db: $users users, ~$messages messages"
+  local t0=$SECONDS
+  psql "$PGURL/$db" -v users="$users" -f bench/seed.sql
+  echo "seeded in $((SECONDS - t0)) s" >&2
+}
+
+cleanup_dbs() {
+  [[ $KEEP_DB == 1 ]] && return
+  for db in "${CREATED_DBS[@]}"; do
+    psql "$PGURL/postgres" -qc "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1 || true
+  done
+}
+
+# --- the service -------------------------------------------------------------------------
+SERVICE_PID=
+start_service() { # start_service DB
+  stop_service
+  # shellcheck disable=SC2086
+  env DATABASE_URL="$PGURL/$1" LISTEN_ADDR="127.0.0.1:$PORT" MIGRATE_ON_START=false \
+      RATE_LIMIT_PER_MINUTE=0 SESSION_CACHE_TTL_SECS="$SESSION_TTL" \
+      LOG_FORMAT=json RUST_LOG="$SERVICE_LOG" $SERVICE_ENV \
+      "$BIN" serve 2>/dev/null &
+  SERVICE_PID=$!
+  for _ in $(seq 100); do
+    curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && return
+    sleep 0.1
+  done
+  echo "the service did not start" >&2; exit 1
+}
+stop_service() {
+  if [[ -n $SERVICE_PID ]]; then
+    kill "$SERVICE_PID" 2>/dev/null || true
+    wait "$SERVICE_PID" 2>/dev/null || true
+    SERVICE_PID=
+  fi
+}
+trap 'stop_service; cleanup_dbs' EXIT
+
+# --- runners -----------------------------------------------------------------------------
+SAMPLER_PID=
+sampler_start() { python3 bench/tools/bench.py sample "$1" "${SERVICE_PID:-0}" & SAMPLER_PID=$!; }
+sampler_stop() { kill "$SAMPLER_PID" 2>/dev/null || true; wait "$SAMPLER_PID" 2>/dev/null || true; }
+
+run_wrk() { # run_wrk SCENARIO TOKENS CONNECTIONS DURATION OUT.json [threads] [CPU.json]
+  local scenario=$1 tokens=$2 conns=$3 duration=$4 out=$5 threads=${6:-2} cpu=${7:-}
+  local kind=${scenario%_session}
+  SCENARIO=$kind USERS=$USERS TOKENS=$tokens WRK_JSON=/dev/null \
+    wrk -t"$threads" -c"$conns" -d"${WARMUP}s" -s bench/wrk/scenario.lua "http://127.0.0.1:$PORT" >/dev/null
+  [[ -z $cpu ]] || sampler_start "$cpu"
+  SCENARIO=$kind USERS=$USERS TOKENS=$tokens WRK_JSON=$out \
+    wrk -t"$threads" -c"$conns" -d"${duration}s" --timeout 10s -s bench/wrk/scenario.lua "http://127.0.0.1:$PORT" >&2
+  [[ -z $cpu ]] || sampler_stop
+}
+
+pgbench_script() { # the SQL of one scenario as a pgbench script
+  case $1 in
+    read_session) cat bench/pgbench/session.sql; grep -v '^\\set u ' bench/pgbench/read.sql ;;
+    *) cat "bench/pgbench/$1.sql" ;;
+  esac
+}
+
+run_pgbench() { # run_pgbench SCENARIO DB CLIENTS DURATION OUT.json [CPU.json]
+  local scenario=$1 db=$2 clients=$3 duration=$4 out=$5 cpu=${6:-} script logdir
+  script=$RESULTS/pgbench-$scenario.sql
+  pgbench_script "$scenario" >"$script"
+  logdir=$(mktemp -d)
+  local jobs=$(( clients < 2 ? 1 : 2 ))
+  pgbench -n -M prepared -c "$clients" -j "$jobs" -T "$WARMUP" -D users="$USERS" -f "$script" "$PGURL/$db" >/dev/null 2>&1
+  [[ -z $cpu ]] || sampler_start "$cpu"
+  (cd "$logdir" && pgbench -n -M prepared -c "$clients" -j "$jobs" -T "$duration" -D users="$USERS" \
+      -l --log-prefix=pgb -f "$script" "$PGURL/$db") >"$logdir/out.txt" 2>&1 || { [[ -z $cpu ]] || sampler_stop; cat "$logdir/out.txt" >&2; return 1; }
+  [[ -z $cpu ]] || sampler_stop
+  local tps failed
+  tps=$(sed -nE 's/^tps = ([0-9.]+).*/\1/p' "$logdir/out.txt" | head -1)
+  failed=$(sed -nE 's/^number of failed transactions: ([0-9]+).*/\1/p' "$logdir/out.txt" | head -1)
+  python3 bench/tools/bench.py pglog "$logdir/pgb" |
+    python3 -c "import json,sys; d=json.load(sys.stdin); d.update(tps=float('$tps'), failed=int('${failed:-0}')); json.dump(d, sys.stdout)" >"$out"
+  echo "pgbench $scenario: $(cat "$out")" >&2
+  rm -rf "$logdir"
+}
+
+search_available() {
+  local code
+  code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $(head -1 "$RESULTS/jwt.txt")" \
+    "http://127.0.0.1:$PORT/api/v1/search?q=postgres")
+  [[ $code == 200 ]]
+}
+
+# --- main data set: every scenario ---------------------------------------------------------
+USERS=$(users_for "$MESSAGES")
+MAIN_DB=$(db_for "$MESSAGES")
+seed "$MESSAGES"
+python3 bench/tools/bench.py tokens "$USERS" "$RESULTS"
+start_service "$MAIN_DB"
+POOL=$(curl -s "http://127.0.0.1:$PORT/metrics" | sed -nE 's/^chat_history_db_pool_connections\{state="max"\} ([0-9]+).*/\1/p')
+
+ran=()
+for scenario in $SCENARIOS; do
+  tokens=$RESULTS/jwt.txt
+  [[ $scenario == *_session ]] && tokens=$RESULTS/session.txt
+  if [[ $scenario == search ]] && ! search_available; then
+    log "search: GET /api/v1/search is not available in this build; skipped"
+    ran+=("$scenario")
+    continue
+  fi
+  log "$scenario: service (wrk -c$CONNECTIONS, ${DURATION}s)"
+  run_wrk "$scenario" "$tokens" "$CONNECTIONS" "$DURATION" "$RESULTS/wrk-$scenario.json" 2 "$RESULTS/cpu-wrk-$scenario.json"
+  log "$scenario: pgbench (-c$CONNECTIONS, ${DURATION}s)"
+  run_pgbench "$scenario" "$MAIN_DB" "$CONNECTIONS" "$DURATION" "$RESULTS/pgbench-$scenario.json" "$RESULTS/cpu-pgbench-$scenario.json" || true
+  ran+=("$scenario")
+done
+
+DB_SIZE=$(psql "$PGURL/$MAIN_DB" -Atc "select pg_size_pretty(pg_database_size(current_database()))")
+THREADS=$(psql "$PGURL/$MAIN_DB" -Atc "select count(*) from chat_threads")
+
+# --- read latency by database size ----------------------------------------------------------
+LAT_SECONDS=${LAT_SECONDS:-10}
+echo "[" >"$RESULTS/latency.json.tmp"
+first=1
+for size in $LATENCY_SIZES; do
+  seed "$size"
+  USERS=$(users_for "$size")
+  db=$(db_for "$size")
+  mkdir -p "$RESULTS/lat-$size"
+  python3 bench/tools/bench.py tokens "$USERS" "$RESULTS/lat-$size"
+  if [[ ${PREWARM:-1} == 1 ]]; then
+    # Reads every page of the tables and their indexes once, so that the whole data set is
+    # in the OS page cache (shared_buffers is far smaller): the comparison then shows what
+    # the data set's size costs the queries, not which pages happened to be on disk.
+    log "prewarming $db (pg_prewarm 'read')"
+    psql "$PGURL/$db" -qAt -c "CREATE EXTENSION IF NOT EXISTS pg_prewarm" \
+      -c "SELECT sum(pg_prewarm(c.oid::regclass, 'read')) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE c.relkind IN ('r', 'i', 't') AND (n.nspname = 'pg_toast' OR (n.nspname = 'public' AND c.relname LIKE 'chat_%'))" >/dev/null
+  fi
+  start_service "$db"
+  log "read latency on $size messages"
+  run_wrk read "$RESULTS/lat-$size/jwt.txt" 1 "$LAT_SECONDS" "$RESULTS/lat-$size-c1.json" 1
+  run_wrk read "$RESULTS/lat-$size/jwt.txt" "$CONNECTIONS" "$LAT_SECONDS" "$RESULTS/lat-$size-cN.json"
+  run_pgbench read "$db" 1 "$LAT_SECONDS" "$RESULTS/lat-$size-pg.json"
+  [[ $first == 1 ]] || echo "," >>"$RESULTS/latency.json.tmp"
+  first=0
+  python3 - "$RESULTS" "$size" >>"$RESULTS/latency.json.tmp" <<'PY'
+import json, sys
+r, size = sys.argv[1], sys.argv[2]
+c1 = json.load(open(f"{r}/lat-{size}-c1.json")); cn = json.load(open(f"{r}/lat-{size}-cN.json"))
+pg = json.load(open(f"{r}/lat-{size}-pg.json"))
+json.dump({"messages": int(size), "c1_p50": c1["p50_ms"], "c1_p99": c1["p99_ms"], "cN_p50": cn["p50_ms"],
+           "cN_p99": cn["p99_ms"], "cN_rps": cn["rps"], "pg_p50": pg["p50_ms"], "pg_p99": pg["p99_ms"]}, sys.stdout)
+PY
+done
+echo "]" >>"$RESULTS/latency.json.tmp"
+mv "$RESULTS/latency.json.tmp" "$RESULTS/latency.json"
+stop_service
+
+# --- report -------------------------------------------------------------------------------
+python3 - "$RESULTS" <<PY
+import json, os, subprocess, sys, time
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+mem = next((l.split()[1] for l in open("/proc/meminfo") if l.startswith("MemTotal")), "0")
+json.dump({"date": time.strftime("%Y-%m-%d %H:%M"), "cpu": cpu, "cores": os.cpu_count(),
+           "mem": f"{int(mem) / 1048576:.0f} GiB", "load_before": "$LOAD_BEFORE", "load_after": "$(cut -d' ' -f1-3 /proc/loadavg)",
+           "messages": $MESSAGES, "users": $(users_for "$MESSAGES"), "threads": int("${THREADS:-0}"),
+           "db_size": "$DB_SIZE", "duration": $DURATION, "connections": $CONNECTIONS, "pool": "${POOL:-?}",
+           "session_ttl": "$SESSION_TTL", "prewarm": "${PREWARM:-1}", "log": "RUST_LOG=$SERVICE_LOG json to /dev/null",
+           "scenarios": "${ran[*]}".split()}, open(sys.argv[1] + "/meta.json", "w"))
+PY
+python3 bench/tools/bench.py report "$RESULTS"
+echo "results in $RESULTS" >&2
