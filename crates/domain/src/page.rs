@@ -198,6 +198,26 @@ impl CursorScope {
         URL_SAFE_NO_PAD.encode(text)
     }
 
+    /// The page of `fetched` (asked for with `limit + 1`, in list order): at most `limit`
+    /// items, and a cursor at the last one's position when more followed.
+    pub(crate) fn page<T>(
+        &self,
+        mut fetched: Vec<T>,
+        limit: PageLimit,
+        position: impl Fn(&T) -> Vec<String>,
+    ) -> Page<T> {
+        let has_more = fetched.len() as u64 > limit.get();
+        fetched.truncate(limit.get() as usize);
+        let next_cursor = match fetched.last() {
+            Some(last) if has_more => Some(self.encode(&position(last))),
+            _ => None,
+        };
+        Page {
+            items: fetched,
+            next_cursor,
+        }
+    }
+
     /// Decodes a cursor of this scope into its position parts.
     pub(crate) fn decode(&self, cursor: &str) -> Result<Vec<String>, CursorError> {
         if cursor.is_empty() || cursor.len() > 512 {

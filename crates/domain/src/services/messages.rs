@@ -223,7 +223,7 @@ impl MessageService {
             after,
             limit: limit.get() + 1,
         };
-        let mut items = self
+        let items = self
             .repo
             .list_messages(user, thread, query)
             .await
@@ -233,21 +233,13 @@ impl MessageService {
                 "message list returned another thread's message".into(),
             ));
         }
-        let has_more = items.len() as u64 > limit.get();
-        items.truncate(limit.get() as usize);
-        let next_cursor = match items.last() {
-            Some(last) if has_more => Some(
-                scope.encode(
-                    &MessageKey {
-                        created_at: last.created_at,
-                        id: last.id,
-                    }
-                    .to_parts(),
-                ),
-            ),
-            _ => None,
-        };
-        Ok(Page { items, next_cursor })
+        Ok(scope.page(items, limit, |last| {
+            MessageKey {
+                created_at: last.created_at,
+                id: last.id,
+            }
+            .to_parts()
+        }))
     }
 
     /// Edits a message; bumps its `updated_at` and its thread's.

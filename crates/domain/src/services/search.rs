@@ -51,7 +51,7 @@ impl SearchService {
             after,
             limit: limit.get() + 1,
         };
-        let mut items = self.repo.search_messages(user, request).await?;
+        let items = self.repo.search_messages(user, request).await?;
         // Defence in depth: even if an adapter forgot its `user_id` filter, another user's
         // message never leaves the service.
         if items.iter().any(|hit| &hit.owner != user) {
@@ -73,13 +73,7 @@ impl SearchService {
                 "search returned hits out of order".into(),
             ));
         }
-        let has_more = items.len() as u64 > limit.get();
-        items.truncate(limit.get() as usize);
-        let next_cursor = match items.last() {
-            Some(last) if has_more => Some(scope.encode(&last.key().to_parts())),
-            _ => None,
-        };
-        Ok(Page { items, next_cursor })
+        Ok(scope.page(items, limit, |hit| hit.key().to_parts()))
     }
 }
 

@@ -120,27 +120,19 @@ impl ThreadService {
             after,
             limit: limit.get() + 1,
         };
-        let mut items = self.repo.list_threads(user, query).await?;
+        let items = self.repo.list_threads(user, query).await?;
         if items.iter().any(|t| &t.user_id != user) {
             return Err(DomainError::Unexpected(
                 "thread list returned another user's thread".into(),
             ));
         }
-        let has_more = items.len() as u64 > limit.get();
-        items.truncate(limit.get() as usize);
-        let next_cursor = match items.last() {
-            Some(last) if has_more => Some(
-                scope.encode(
-                    &ThreadKey {
-                        updated_at: last.updated_at,
-                        id: last.id,
-                    }
-                    .to_parts(),
-                ),
-            ),
-            _ => None,
-        };
-        Ok(Page { items, next_cursor })
+        Ok(scope.page(items, limit, |last| {
+            ThreadKey {
+                updated_at: last.updated_at,
+                id: last.id,
+            }
+            .to_parts()
+        }))
     }
 
     /// Applies a partial update and bumps `updated_at`.
