@@ -198,6 +198,17 @@ impl CursorScope {
         URL_SAFE_NO_PAD.encode(text)
     }
 
+    /// The position an optional cursor of this scope carries, parsed by `parse`.
+    pub(crate) fn position<K>(
+        &self,
+        cursor: Option<&str>,
+        parse: impl Fn(&[String]) -> Result<K, CursorError>,
+    ) -> Result<Option<K>, CursorError> {
+        cursor
+            .map(|c| self.decode(c).and_then(|parts| parse(&parts)))
+            .transpose()
+    }
+
     /// The page of `fetched` (asked for with `limit + 1`, in list order): at most `limit`
     /// items, and a cursor at the last one's position when more followed.
     pub(crate) fn page<T>(

@@ -211,13 +211,7 @@ impl MessageService {
         cursor: Option<&str>,
     ) -> Result<Page<Message>, DomainError> {
         let scope = CursorScope::messages(user, &thread, order);
-        let after = cursor
-            .map(|c| {
-                scope
-                    .decode(c)
-                    .and_then(|parts| MessageKey::from_parts(&parts))
-            })
-            .transpose()?;
+        let after = scope.position(cursor, MessageKey::from_parts)?;
         let query = MessageListQuery {
             order,
             after,

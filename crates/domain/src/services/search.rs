@@ -39,13 +39,7 @@ impl SearchService {
         cursor: Option<&str>,
     ) -> Result<Page<SearchHit>, DomainError> {
         let scope = CursorScope::search(user, &query);
-        let after = cursor
-            .map(|c| {
-                scope
-                    .decode(c)
-                    .and_then(|parts| SearchKey::from_parts(&parts))
-            })
-            .transpose()?;
+        let after = scope.position(cursor, SearchKey::from_parts)?;
         let request = SearchRequest {
             query,
             after,

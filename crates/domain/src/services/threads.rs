@@ -108,13 +108,7 @@ impl ThreadService {
         cursor: Option<&str>,
     ) -> Result<Page<Thread>, DomainError> {
         let scope = CursorScope::threads(user, &filter);
-        let after = cursor
-            .map(|c| {
-                scope
-                    .decode(c)
-                    .and_then(|parts| ThreadKey::from_parts(&parts))
-            })
-            .transpose()?;
+        let after = scope.position(cursor, ThreadKey::from_parts)?;
         let query = ThreadListQuery {
             filter,
             after,
