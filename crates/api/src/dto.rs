@@ -1,8 +1,9 @@
 //! HTTP bodies: what clients send and receive. Converted to and from domain types once,
 //! here; domain entities are never serialized directly.
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use utoipa::ToSchema;
 
 use domain::{
@@ -217,82 +218,111 @@ impl UpdateMessageBody {
     }
 }
 
-fn ts(t: Timestamp) -> String {
-    t.to_rfc3339()
+/// Writes a timestamp as RFC 3339 text without an intermediate string.
+fn rfc3339<S: Serializer>(t: &Timestamp, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(t)
 }
 
-/// A thread.
+/// [`rfc3339`] or `null`.
+fn rfc3339_or_null<S: Serializer>(t: &Option<Timestamp>, serializer: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => serializer.collect_str(t),
+        None => serializer.serialize_none(),
+    }
+}
+
+/// A thread. Built from the domain value by moving its parts (no copies), and serialized
+/// straight from them: ids and timestamps are printed into the output, stored JSON is
+/// written as the text it is.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = Thread)]
 pub struct ThreadResponse {
-    #[schema(format = Uuid)]
-    id: String,
+    #[schema(value_type = String, format = Uuid)]
+    id: uuid::Uuid,
     title: String,
     #[schema(value_type = Object)]
-    metadata: Value,
+    metadata: Box<RawValue>,
     archived: bool,
     pinned: bool,
     #[schema(minimum = 0)]
     message_count: i64,
     /// `created_at` of the newest message; `null` when the thread is empty.
-    #[schema(format = DateTime)]
-    last_message_at: Option<String>,
-    #[schema(format = DateTime)]
-    created_at: String,
+    #[serde(serialize_with = "rfc3339_or_null")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    last_message_at: Option<Timestamp>,
+    #[serde(serialize_with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    created_at: Timestamp,
     /// Last change of the thread or of any of its messages.
-    #[schema(format = DateTime)]
-    updated_at: String,
+    #[serde(serialize_with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    updated_at: Timestamp,
 }
 
-impl From<&Thread> for ThreadResponse {
-    fn from(t: &Thread) -> Self {
+impl From<Thread> for ThreadResponse {
+    fn from(t: Thread) -> Self {
         Self {
-            id: t.id.to_string(),
-            title: t.title.as_str().to_owned(),
-            metadata: t.metadata.to_value(),
+            id: *t.id.as_uuid(),
             archived: t.archived(),
             pinned: t.pinned(),
+            title: t.title.into_inner(),
+            metadata: t.metadata.into_raw(),
             message_count: t.message_count,
-            last_message_at: t.last_message_at.map(ts),
-            created_at: ts(t.created_at),
-            updated_at: ts(t.updated_at),
+            last_message_at: t.last_message_at,
+            created_at: t.created_at,
+            updated_at: t.updated_at,
         }
     }
 }
 
-/// A message.
+impl From<&Thread> for ThreadResponse {
+    fn from(t: &Thread) -> Self {
+        Self::from(t.clone())
+    }
+}
+
+/// A message. Like [`ThreadResponse`], moved out of the domain value and serialized
+/// without copies.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = Message)]
 pub struct MessageResponse {
-    #[schema(format = Uuid)]
-    id: String,
-    #[schema(format = Uuid)]
-    thread_id: String,
+    #[schema(value_type = String, format = Uuid)]
+    id: uuid::Uuid,
+    #[schema(value_type = String, format = Uuid)]
+    thread_id: uuid::Uuid,
     #[schema(value_type = RoleSchema)]
     role: &'static str,
     content: String,
     #[schema(value_type = Vec<Object>)]
-    sources: Value,
+    sources: Box<RawValue>,
     #[schema(value_type = Object)]
-    metadata: Value,
-    #[schema(format = DateTime)]
-    created_at: String,
-    #[schema(format = DateTime)]
-    updated_at: String,
+    metadata: Box<RawValue>,
+    #[serde(serialize_with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    created_at: Timestamp,
+    #[serde(serialize_with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    updated_at: Timestamp,
+}
+
+impl From<Message> for MessageResponse {
+    fn from(m: Message) -> Self {
+        Self {
+            id: *m.id.as_uuid(),
+            thread_id: *m.thread_id.as_uuid(),
+            role: m.role.as_str(),
+            content: m.content.into_inner(),
+            sources: m.sources.into_raw(),
+            metadata: m.metadata.into_raw(),
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+        }
+    }
 }
 
 impl From<&Message> for MessageResponse {
     fn from(m: &Message) -> Self {
-        Self {
-            id: m.id.to_string(),
-            thread_id: m.thread_id.to_string(),
-            role: m.role.as_str(),
-            content: m.content.as_str().to_owned(),
-            sources: m.sources.to_value(),
-            metadata: m.metadata.to_value(),
-            created_at: ts(m.created_at),
-            updated_at: ts(m.updated_at),
-        }
+        Self::from(m.clone())
     }
 }
 
@@ -319,15 +349,15 @@ pub struct SearchHitResponse {
     snippet: String,
 }
 
-impl From<&SearchHit> for SearchHitResponse {
-    fn from(hit: &SearchHit) -> Self {
+impl From<SearchHit> for SearchHitResponse {
+    fn from(hit: SearchHit) -> Self {
         Self {
-            message: MessageResponse::from(&hit.message),
             thread: SearchHitThreadResponse {
                 id: hit.message.thread_id.to_string(),
-                title: hit.thread_title.as_str().to_owned(),
+                title: hit.thread_title.into_inner(),
             },
-            snippet: hit.snippet.clone(),
+            message: MessageResponse::from(hit.message),
+            snippet: hit.snippet,
         }
     }
 }

@@ -17,6 +17,7 @@
 
 mod error;
 mod ids;
+mod json;
 mod message;
 mod page;
 mod ports;

@@ -1,9 +1,11 @@
 use std::fmt;
 use std::str::FromStr;
 
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::DomainError;
+use crate::json;
 
 /// Limits that operators may configure. Everything else in API.md is fixed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,48 +35,44 @@ fn reject_nul(field: &str, s: &str) -> Result<(), DomainError> {
     }
 }
 
-/// True when a JSON value holds U+0000 in any string or object key, at any depth.
-fn json_contains_nul(value: &Value) -> bool {
-    match value {
-        Value::String(s) => s.contains('\0'),
-        Value::Array(items) => items.iter().any(json_contains_nul),
-        Value::Object(map) => map
-            .iter()
-            .any(|(k, v)| k.contains('\0') || json_contains_nul(v)),
-        Value::Null | Value::Bool(_) | Value::Number(_) => false,
+/// Checks a client's JSON value against the rules of a field (U+0000, size) and keeps its
+/// compact serialization, which is what is stored and what responses carry.
+fn checked_json(
+    field: &str,
+    value: &Value,
+    max_bytes: usize,
+) -> Result<Box<RawValue>, DomainError> {
+    let raw = serde_json::value::to_raw_value(value)
+        .map_err(|e| DomainError::invalid(field, e.to_string()))?;
+    let shape = json::measure(raw.get()).map_err(|e| DomainError::invalid(field, e.to_string()))?;
+    if shape.has_nul {
+        return Err(DomainError::invalid(field, "must not contain U+0000"));
+    }
+    if shape.compact_len > max_bytes {
+        return Err(DomainError::invalid(
+            field,
+            format!("must be at most {max_bytes} bytes when serialized as JSON"),
+        ));
+    }
+    Ok(raw)
+}
+
+/// A constant JSON text (`[]`, `{}`).
+fn constant(text: &'static str) -> Box<RawValue> {
+    match RawValue::from_string(text.to_owned()) {
+        Ok(raw) => raw,
+        Err(_) => unreachable!("{text} is valid JSON"),
     }
 }
 
-/// Length in bytes of `value` serialized as compact JSON. The serialization is counted,
-/// not kept: this runs on every row read back, and a buffer per value would be garbage.
-fn json_len(value: &Value) -> usize {
-    struct Counter(usize);
-    impl std::io::Write for Counter {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0 += buf.len();
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut counter = Counter(0);
-    // Serializing a serde_json::Value cannot fail (its keys are strings).
-    serde_json::to_writer(&mut counter, value).map_or(usize::MAX, |()| counter.0)
-}
-
-/// Length in bytes of `s` serialized as a JSON string (quotes and escapes included), as
-/// serde_json writes it, without building the serialization.
-fn json_string_len(s: &str) -> usize {
-    let escapes: usize = s
-        .bytes()
-        .map(|b| match b {
-            b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 1,
-            0x00..=0x1f => 5,
-            _ => 0,
-        })
-        .sum();
-    s.len() + 2 + escapes
+/// Whether two JSON texts say the same: equal bytes, or equal once parsed (whitespace and
+/// key order differ between what a client sent and what PostgreSQL prints).
+fn same_json(a: &RawValue, b: &RawValue) -> bool {
+    a.get() == b.get()
+        || matches!(
+            (serde_json::from_str::<Value>(a.get()), serde_json::from_str::<Value>(b.get())),
+            (Ok(x), Ok(y)) if x == y
+        )
 }
 
 /// A thread's title: at most 512 Unicode scalar values, no U+0000. May be empty.
@@ -102,6 +100,11 @@ impl ThreadTitle {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Consumes the value, returning the text.
+    pub fn into_inner(self) -> String {
+        self.0
+    }
 }
 
 /// A message's text. At most [`Limits::max_content_bytes`] bytes of JSON serialization,
@@ -114,7 +117,12 @@ impl MessageContent {
     pub fn parse(input: impl Into<String>, limits: &Limits) -> Result<Self, DomainError> {
         let input = input.into();
         reject_nul("content", &input)?;
-        if json_string_len(&input) > limits.max_content_bytes {
+        // The serialization takes at most 6 bytes per byte plus the quotes: count only
+        // when that bound is over the limit (never for rows read back, whose limit is
+        // unbounded).
+        if input.len().saturating_mul(6).saturating_add(2) > limits.max_content_bytes
+            && json::string_len(&input) > limits.max_content_bytes
+        {
             return Err(DomainError::invalid(
                 "content",
                 format!(
@@ -191,9 +199,11 @@ impl fmt::Display for Role {
 }
 
 /// Retrieval citations of a message: a JSON array of JSON objects, at most 256 KiB
-/// serialized, no U+0000 anywhere. Stored and returned as given.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Sources(Vec<Value>);
+/// serialized, no U+0000 anywhere. Stored and returned as given. Kept as JSON text, so
+/// that a row read back goes into a response without being parsed into a tree and
+/// encoded again.
+#[derive(Debug, Clone)]
+pub struct Sources(Box<RawValue>);
 
 impl Sources {
     /// Largest serialized size in bytes.
@@ -201,7 +211,7 @@ impl Sources {
 
     /// Accepts an array whose items are all objects.
     pub fn parse(value: Value) -> Result<Self, DomainError> {
-        let Value::Array(items) = value else {
+        let Value::Array(items) = &value else {
             return Err(DomainError::invalid(
                 "sources",
                 "must be an array of objects",
@@ -213,36 +223,81 @@ impl Sources {
                 "must be an object",
             ));
         }
-        let value = Value::Array(items);
-        if json_contains_nul(&value) {
+        checked_json("sources", &value, Self::MAX_BYTES).map(Self)
+    }
+
+    /// Accepts stored JSON text under the same rules as [`Sources::parse`], checked in one
+    /// pass that builds no tree.
+    pub fn from_json(raw: &RawValue) -> Result<Self, DomainError> {
+        let shape =
+            json::measure(raw.get()).map_err(|e| DomainError::invalid("sources", e.to_string()))?;
+        if shape.kind != json::Kind::Array {
+            return Err(DomainError::invalid(
+                "sources",
+                "must be an array of objects",
+            ));
+        }
+        if let Some(i) = shape.first_non_object {
+            return Err(DomainError::invalid(
+                format!("sources[{i}]"),
+                "must be an object",
+            ));
+        }
+        if shape.has_nul {
             return Err(DomainError::invalid("sources", "must not contain U+0000"));
         }
-        if json_len(&value) > Self::MAX_BYTES {
+        if shape.compact_len > Self::MAX_BYTES {
             return Err(DomainError::invalid(
                 "sources",
                 "must be at most 262144 bytes when serialized as JSON",
             ));
         }
-        let Value::Array(items) = value else {
-            unreachable!("built as an array above")
-        };
-        Ok(Self(items))
+        Ok(Self(raw.to_owned()))
     }
 
-    /// The citations.
-    pub fn items(&self) -> &[Value] {
+    /// The citations as JSON text: compact as a client's request was serialized, or as
+    /// the database prints them when read back.
+    pub fn as_raw(&self) -> &RawValue {
         &self.0
     }
 
-    /// The citations as one JSON array value.
+    /// Consumes the value, returning its JSON text.
+    pub fn into_raw(self) -> Box<RawValue> {
+        self.0
+    }
+
+    /// The citations as one JSON array value (parsed on each call).
     pub fn to_value(&self) -> Value {
-        Value::Array(self.0.clone())
+        serde_json::from_str(self.0.get()).unwrap_or_else(|_| Value::Array(Vec::new()))
+    }
+
+    /// The citations, parsed (on each call).
+    pub fn items(&self) -> Vec<Value> {
+        match self.to_value() {
+            Value::Array(items) => items,
+            _ => Vec::new(),
+        }
+    }
+}
+
+impl Default for Sources {
+    /// `[]`.
+    fn default() -> Self {
+        Self(constant("[]"))
+    }
+}
+
+impl PartialEq for Sources {
+    /// Same meaning: whitespace and key order do not count.
+    fn eq(&self, other: &Self) -> bool {
+        same_json(&self.0, &other.0)
     }
 }
 
 /// Free-form client data: a JSON object, at most 16 KiB serialized, no U+0000 anywhere.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Metadata(Map<String, Value>);
+/// Kept as JSON text, like [`Sources`].
+#[derive(Debug, Clone)]
+pub struct Metadata(Box<RawValue>);
 
 impl Metadata {
     /// Largest serialized size in bytes.
@@ -253,29 +308,64 @@ impl Metadata {
         if !value.is_object() {
             return Err(DomainError::invalid("metadata", "must be an object"));
         }
-        if json_contains_nul(&value) {
+        checked_json("metadata", &value, Self::MAX_BYTES).map(Self)
+    }
+
+    /// Accepts stored JSON text under the same rules as [`Metadata::parse`], checked in
+    /// one pass that builds no tree.
+    pub fn from_json(raw: &RawValue) -> Result<Self, DomainError> {
+        let shape = json::measure(raw.get())
+            .map_err(|e| DomainError::invalid("metadata", e.to_string()))?;
+        if shape.kind != json::Kind::Object {
+            return Err(DomainError::invalid("metadata", "must be an object"));
+        }
+        if shape.has_nul {
             return Err(DomainError::invalid("metadata", "must not contain U+0000"));
         }
-        if json_len(&value) > Self::MAX_BYTES {
+        if shape.compact_len > Self::MAX_BYTES {
             return Err(DomainError::invalid(
                 "metadata",
                 "must be at most 16384 bytes when serialized as JSON",
             ));
         }
-        match value {
-            Value::Object(map) => Ok(Self(map)),
-            _ => unreachable!("checked to be an object above"),
-        }
+        Ok(Self(raw.to_owned()))
     }
 
-    /// The object.
-    pub fn as_map(&self) -> &Map<String, Value> {
+    /// The object as JSON text (see [`Sources::as_raw`]).
+    pub fn as_raw(&self) -> &RawValue {
         &self.0
     }
 
-    /// The object as a JSON value.
+    /// Consumes the value, returning its JSON text.
+    pub fn into_raw(self) -> Box<RawValue> {
+        self.0
+    }
+
+    /// The object, parsed (on each call).
+    pub fn as_map(&self) -> Map<String, Value> {
+        match self.to_value() {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        }
+    }
+
+    /// The object as a JSON value (parsed on each call).
     pub fn to_value(&self) -> Value {
-        Value::Object(self.0.clone())
+        serde_json::from_str(self.0.get()).unwrap_or_else(|_| Value::Object(Map::new()))
+    }
+}
+
+impl Default for Metadata {
+    /// `{}`.
+    fn default() -> Self {
+        Self(constant("{}"))
+    }
+}
+
+impl PartialEq for Metadata {
+    /// Same meaning: whitespace and key order do not count.
+    fn eq(&self, other: &Self) -> bool {
+        same_json(&self.0, &other.0)
     }
 }
 
@@ -393,6 +483,76 @@ mod tests {
         assert!(Metadata::parse(json!({"a": [1, {"b": null}]})).is_ok());
     }
 
+    fn raw(text: &str) -> Box<RawValue> {
+        RawValue::from_string(text.to_owned()).expect("valid JSON")
+    }
+
+    #[test]
+    fn stored_json_is_held_to_the_same_rules_as_a_request() {
+        let big = format!(r#"[{{"big": "{}"}}]"#, "x".repeat(Sources::MAX_BYTES));
+        for bad in [
+            "{}",
+            "\"x\"",
+            "null",
+            "[1]",
+            r#"[{}, []]"#,
+            r#"[{"t": "a\u0000"}]"#,
+            &big,
+        ] {
+            assert!(Sources::from_json(&raw(bad)).is_err(), "{bad}");
+        }
+        let big = format!(r#"{{"big": "{}"}}"#, "x".repeat(Metadata::MAX_BYTES));
+        for bad in [
+            "[]",
+            "1",
+            "null",
+            r#"{"k\u0000": 1}"#,
+            r#"{"n": {"d": ["\u0000"]}}"#,
+            &big,
+        ] {
+            assert!(Metadata::from_json(&raw(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn stored_json_as_postgresql_prints_it_equals_the_request_it_came_from() {
+        let request = json!([{"url": "https://e.x", "title": "T", "n": [1, 2.5]}]);
+        let printed = r#"[{"n": [1, 2.5], "url": "https://e.x", "title": "T"}]"#;
+        let stored = Sources::from_json(&raw(printed)).expect("valid");
+        assert_eq!(stored, Sources::parse(request.clone()).expect("valid"));
+        assert_eq!(stored.to_value(), request);
+        assert_eq!(stored.as_raw().get(), printed);
+        assert_ne!(stored, Sources::default());
+        let metadata = Metadata::from_json(&raw(r#"{"b": 1, "a": {}}"#)).expect("valid");
+        assert_eq!(
+            metadata,
+            Metadata::parse(json!({"a": {}, "b": 1})).expect("valid")
+        );
+        assert_ne!(metadata, Metadata::default());
+    }
+
+    #[test]
+    fn a_requests_json_is_kept_as_its_compact_serialization() {
+        let sources = Sources::parse(json!([{"b": 1, "a": " x "}])).expect("valid");
+        assert_eq!(sources.as_raw().get(), r#"[{"a":" x ","b":1}]"#);
+        assert_eq!(Sources::default().as_raw().get(), "[]");
+        assert_eq!(Metadata::default().as_raw().get(), "{}");
+        assert!(Sources::default().items().is_empty());
+        assert!(Metadata::default().as_map().is_empty());
+    }
+
+    #[test]
+    fn the_size_limits_count_the_compact_serialization_exactly() {
+        // `[{"k":"…"}]` is 10 bytes around the string's contents.
+        let fits = "x".repeat(Sources::MAX_BYTES - 10);
+        let over = "x".repeat(Sources::MAX_BYTES - 9);
+        assert!(Sources::parse(json!([{"k": fits.clone()}])).is_ok());
+        assert!(Sources::parse(json!([{"k": over.clone()}])).is_err());
+        // PostgreSQL's spaces do not count.
+        assert!(Sources::from_json(&raw(&format!(r#"[ {{ "k" : "{fits}" }} ]"#))).is_ok());
+        assert!(Sources::from_json(&raw(&format!(r#"[{{"k":"{over}"}}]"#))).is_err());
+    }
+
     #[test]
     fn etags_round_trip_and_weak_or_odd_tags_do_not_parse() {
         let v = Version::new(1_764_000_000_123_456);
@@ -403,12 +563,6 @@ mod tests {
     }
 
     proptest! {
-        #[test]
-        fn json_string_length_matches_serde_json(s in "\\PC*|[\\x00-\\x20\"\\\\]{0,20}") {
-            let expected = serde_json::to_string(&s).expect("serializable").len();
-            prop_assert_eq!(json_string_len(&s), expected);
-        }
-
         #[test]
         fn titles_within_the_limit_are_accepted(s in "[^\u{0}]{0,512}") {
             let title = ThreadTitle::parse(s.clone()).expect("valid");

@@ -9,11 +9,11 @@ use std::fmt::Write as _;
 
 use sea_orm::sea_query::{Expr, ExprTrait, Func, Query, Value};
 use sea_orm::{
-    ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, FromQueryResult, QueryFilter,
-    QueryOrder, QuerySelect, Statement,
+    ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, QueryTrait, Select, Statement,
 };
 
-use crate::convert::{message_from_row, messages_from_rows};
+use crate::convert::{MESSAGE_COLUMNS, message_at, messages_from_rows};
 use crate::db::{Db, next_version, owned_thread, sql_limit, thread_exists};
 use crate::entity::message::{self, Column};
 use crate::entity::thread;
@@ -52,6 +52,13 @@ const APPEND_TAIL: &str = r#") AS "v" ("id", "role", "content", "sources", "meta
 #[derive(Debug, Clone)]
 pub struct SeaOrmMessageRepository {
     db: Db,
+}
+
+/// The message columns that [`message_at`] reads, from `chat_messages`.
+fn select_messages() -> Select<message::Entity> {
+    message::Entity::find()
+        .select_only()
+        .columns(MESSAGE_COLUMNS)
 }
 
 /// `thread_id = $thread AND thread_id IN (<the user's thread>)`.
@@ -161,7 +168,7 @@ impl SeaOrmMessageRepository {
             }
             write!(
                 sql,
-                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                "(${}, ${}, ${}, ${}::jsonb, ${}::jsonb, ${}, ${}, ${})",
                 p + 1,
                 p + 2,
                 p + 3,
@@ -176,8 +183,10 @@ impl SeaOrmMessageRepository {
                 Value::from(*m.id.as_uuid()),
                 Value::from(m.role.as_str()),
                 Value::from(m.content.as_str()),
-                Value::from(m.sources.to_value()),
-                Value::from(m.metadata.to_value()),
+                // JSON as the text it was checked as (cast to jsonb above): no tree is
+                // built or encoded again.
+                Value::from(m.sources.as_raw().get()),
+                Value::from(m.metadata.as_raw().get()),
                 db.timestamp(m.created_at),
                 db.timestamp(m.updated_at),
                 Value::from(m.version.get()),
@@ -366,13 +375,15 @@ impl MessageRepository for SeaOrmMessageRepository {
         thread: ThreadId,
         id: MessageId,
     ) -> Result<Message, StoreError> {
-        let row = message::Entity::find()
-            .filter(message_scope(user, thread, id))
-            .one(self.db.conn())
+        let db = &self.db;
+        let select = select_messages().filter(message_scope(user, thread, id));
+        let row = db
+            .conn()
+            .query_one_raw(select.build(db.backend()))
             .await
             .map_err(store_error)?
             .ok_or(StoreError::NotFound)?;
-        message_from_row(row)
+        message_at(&row, 0)
     }
 
     async fn find_messages(
@@ -383,16 +394,19 @@ impl MessageRepository for SeaOrmMessageRepository {
     ) -> Result<Vec<Message>, StoreError> {
         let mut found = Vec::new();
         for chunk in ids.chunks(LOOKUP_CHUNK) {
-            let rows = message::Entity::find()
+            let select = select_messages()
                 .filter(
                     Expr::col((message::Entity, Column::Id))
                         .is_in(chunk.iter().map(|id| *id.as_uuid())),
                 )
-                .filter(in_users_thread(user, thread))
-                .all(self.db.conn())
+                .filter(in_users_thread(user, thread));
+            let rows = self
+                .db
+                .conn()
+                .query_all_raw(select.build(self.db.backend()))
                 .await
                 .map_err(store_error)?;
-            found.extend(messages_from_rows(rows)?);
+            found.extend(messages_from_rows(&rows)?);
         }
         Ok(found)
     }
@@ -404,7 +418,7 @@ impl MessageRepository for SeaOrmMessageRepository {
         query: MessageListQuery,
     ) -> Result<Vec<Message>, StoreError> {
         let db = &self.db;
-        let mut select = message::Entity::find().filter(in_users_thread(user, thread));
+        let mut select = select_messages().filter(in_users_thread(user, thread));
         if let Some(after) = query.after {
             let position = Expr::tuple([
                 Expr::col((message::Entity, Column::CreatedAt)),
@@ -427,16 +441,17 @@ impl MessageRepository for SeaOrmMessageRepository {
                 .order_by_desc(Column::CreatedAt)
                 .order_by_desc(Column::Id),
         };
-        let rows = select
-            .limit(sql_limit(query.limit))
-            .all(db.conn())
+        let select = select.limit(sql_limit(query.limit));
+        let rows = db
+            .conn()
+            .query_all_raw(select.build(db.backend()))
             .await
             .map_err(store_error)?;
         // An empty page needs one more look: an empty thread, or no thread at all?
         if rows.is_empty() && !thread_exists(db.conn(), user, thread).await? {
             return Err(StoreError::NotFound);
         }
-        messages_from_rows(rows)
+        messages_from_rows(&rows)
     }
 
     async fn update_message(
@@ -477,7 +492,7 @@ impl MessageRepository for SeaOrmMessageRepository {
         if let Some(versions) = &expected {
             update.and_where(Expr::col(Column::Version).is_in(versions.iter().map(Version::get)));
         }
-        update.returning_all();
+        update.returning(Query::returning().columns(MESSAGE_COLUMNS));
         let Some(row) = txn.query_one(&update).await.map_err(store_error)? else {
             // Dropping the transaction rolls the thread's bump back.
             return Err(
@@ -488,8 +503,7 @@ impl MessageRepository for SeaOrmMessageRepository {
                 },
             );
         };
-        let row = message::Model::from_query_result(&row, "").map_err(store_error)?;
-        let message = message_from_row(row)?;
+        let message = message_at(&row, 0)?;
         txn.commit().await.map_err(store_error)?;
         Ok(message)
     }

@@ -22,11 +22,10 @@ use domain::{
     UserId,
 };
 use sea_orm::sea_query::Value;
-use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, QueryResult, Statement};
+use sea_orm::{ConnectionTrait, DbBackend, QueryResult, Statement};
 
-use crate::convert::message_from_row;
+use crate::convert::message_at;
 use crate::db::{Db, sql_limit};
-use crate::entity::message;
 use crate::error::{InvalidRow, store_error};
 
 /// The PostgreSQL text search configuration the migration creates: `simple` (no stemming,
@@ -93,7 +92,8 @@ impl Params {
 const MARKERS: (&str, &str) = (SearchHit::MATCH_START, SearchHit::MATCH_END);
 const MARKER_STANDINS: &str = "[]";
 
-/// Columns of `chat_messages` read into a [`message::Model`], qualified by `alias`.
+/// Columns of `chat_messages` as [`message_at`] reads them (first in every row of the
+/// statements below), qualified by `alias`.
 fn message_columns(alias: &str) -> String {
     [
         "id",
@@ -257,15 +257,15 @@ fn sqlite_statement(db: &Db, user: &UserId, request: &SearchRequest) -> Statemen
 }
 
 fn hit_from_row(row: &QueryResult) -> Result<SearchHit, StoreError> {
-    let model = message::Model::from_query_result(row, "").map_err(store_error)?;
-    let id = model.id;
+    let message = message_at(row, 0)?;
+    let id = *message.id.as_uuid();
     let invalid = |err| InvalidRow::store_error("chat_threads", id, &err);
     let title: String = row.try_get("", "thread_title").map_err(store_error)?;
     let owner: String = row.try_get("", "thread_user_id").map_err(store_error)?;
     let rank: i64 = row.try_get("", "rank").map_err(store_error)?;
     let snippet: Option<String> = row.try_get("", "snippet").map_err(store_error)?;
     Ok(SearchHit {
-        message: message_from_row(model)?,
+        message,
         thread_title: ThreadTitle::parse(title).map_err(invalid)?,
         owner: UserId::parse(owner).map_err(invalid)?,
         snippet: snippet.unwrap_or_default(),

@@ -7,13 +7,19 @@ use domain::{
 };
 use sea_orm::sea_query::{Expr, ExprTrait, Func, Query};
 use sea_orm::{
-    ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Statement,
+    ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select,
+    Statement,
 };
 
-use crate::convert::{thread_from_row, threads_from_rows};
+use crate::convert::{THREAD_COLUMNS, thread_at, threads_from_rows};
 use crate::db::{Db, next_version, sql_limit, thread_exists};
 use crate::entity::thread::{self, Column};
 use crate::error::store_error;
+
+/// The thread columns that [`thread_at`] reads, from `chat_threads`.
+fn select_threads() -> Select<thread::Entity> {
+    thread::Entity::find().select_only().columns(THREAD_COLUMNS)
+}
 
 /// Threads in `chat_threads`, every statement scoped by `user_id`.
 #[derive(Debug, Clone)]
@@ -83,13 +89,15 @@ impl ThreadRepository for SeaOrmThreadRepository {
     }
 
     async fn get_thread(&self, user: &UserId, id: ThreadId) -> Result<Thread, StoreError> {
-        let row = thread::Entity::find()
-            .filter(Self::scope(user, id))
-            .one(self.db.conn())
+        let db = &self.db;
+        let select = select_threads().filter(Self::scope(user, id));
+        let row = db
+            .conn()
+            .query_one_raw(select.build(db.backend()))
             .await
             .map_err(store_error)?
             .ok_or(StoreError::NotFound)?;
-        thread_from_row(row)
+        thread_at(&row, 0)
     }
 
     async fn list_threads(
@@ -98,8 +106,8 @@ impl ThreadRepository for SeaOrmThreadRepository {
         query: ThreadListQuery,
     ) -> Result<Vec<Thread>, StoreError> {
         let db = &self.db;
-        let mut select = thread::Entity::find()
-            .filter(Expr::col((thread::Entity, Column::UserId)).eq(user.as_str()));
+        let mut select =
+            select_threads().filter(Expr::col((thread::Entity, Column::UserId)).eq(user.as_str()));
         let archived_at = Expr::col((thread::Entity, Column::ArchivedAt));
         select = match query.filter.archived {
             ArchivedFilter::Active => select.filter(archived_at.is_null()),
@@ -126,14 +134,16 @@ impl ThreadRepository for SeaOrmThreadRepository {
                 ])),
             );
         }
-        let rows = select
+        let select = select
             .order_by_desc(Column::UpdatedAt)
             .order_by_desc(Column::Id)
-            .limit(sql_limit(query.limit))
-            .all(db.conn())
+            .limit(sql_limit(query.limit));
+        let rows = db
+            .conn()
+            .query_all_raw(select.build(db.backend()))
             .await
             .map_err(store_error)?;
-        threads_from_rows(rows)
+        threads_from_rows(&rows)
     }
 
     async fn update_thread(
@@ -182,13 +192,10 @@ impl ThreadRepository for SeaOrmThreadRepository {
         if let Some(versions) = &expected {
             update.and_where(Expr::col(Column::Version).is_in(versions.iter().map(Version::get)));
         }
-        update.returning_all();
+        update.returning(Query::returning().columns(THREAD_COLUMNS));
         let row = db.conn().query_one(&update).await.map_err(store_error)?;
         match row {
-            Some(row) => {
-                let row = thread::Model::from_query_result(&row, "").map_err(store_error)?;
-                thread_from_row(row)
-            }
+            Some(row) => thread_at(&row, 0),
             None if expected.is_some() => Err(self.missing_or_mismatch(user, id).await),
             None => Err(StoreError::NotFound),
         }

@@ -79,9 +79,10 @@ impl Writer for MarkdownWriter {
             message.created_at,
             message.content.as_str()
         );
-        if !message.sources.items().is_empty() {
+        let sources = message.sources.items();
+        if !sources.is_empty() {
             out.push_str("\nSources:\n\n");
-            for source in message.sources.items() {
+            for source in &sources {
                 let field = |name: &str| source.get(name).and_then(|v| v.as_str()).map(one_line);
                 let url = field("url");
                 let title = field("title")

@@ -57,7 +57,7 @@ pub async fn list_messages(
         StatusCode::OK,
         &PageResponse {
             has_more: page.has_more(),
-            data: page.items.iter().map(MessageResponse::from).collect(),
+            data: page.items.into_iter().map(MessageResponse::from).collect(),
             next_cursor: page.next_cursor,
         },
     ))
@@ -85,7 +85,7 @@ pub async fn append_message(
         .messages
         .append(&user.user_id, thread, message)
         .await?;
-    let message = &created.value;
+    let message = created.value;
     Ok(create_response(
         created.replayed,
         format!("/api/v1/threads/{thread}/messages/{}", message.id),
@@ -129,7 +129,11 @@ pub async fn append_batch(
         format!("/api/v1/threads/{thread}/messages"),
     )
     .json(DataResponse {
-        data: created.value.iter().map(MessageResponse::from).collect(),
+        data: created
+            .value
+            .into_iter()
+            .map(MessageResponse::from)
+            .collect(),
     }))
 }
 
@@ -151,7 +155,7 @@ pub async fn get_message(
     Ok(resource(
         &req,
         message.version,
-        &MessageResponse::from(&message),
+        &MessageResponse::from(message),
     ))
 }
 
@@ -175,7 +179,7 @@ pub async fn update_message(
         .await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::ETAG, message.version.etag()))
-        .json(MessageResponse::from(&message)))
+        .json(MessageResponse::from(message)))
 }
 
 /// `DELETE /api/v1/threads/{thread_id}/messages/{message_id}`.

@@ -57,7 +57,11 @@ pub async fn search_messages(
         StatusCode::OK,
         &PageResponse {
             has_more: page.has_more(),
-            data: page.items.iter().map(SearchHitResponse::from).collect(),
+            data: page
+                .items
+                .into_iter()
+                .map(SearchHitResponse::from)
+                .collect(),
             next_cursor: page.next_cursor,
         },
     ))

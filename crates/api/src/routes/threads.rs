@@ -87,7 +87,7 @@ pub async fn list_threads(
         StatusCode::OK,
         &PageResponse {
             has_more: page.has_more(),
-            data: page.items.iter().map(ThreadResponse::from).collect(),
+            data: page.items.into_iter().map(ThreadResponse::from).collect(),
             next_cursor: page.next_cursor,
         },
     ))
