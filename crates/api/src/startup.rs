@@ -4,7 +4,7 @@
 use std::io;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use actix_cors::Cors;
@@ -355,6 +355,38 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .default_service(web::to(routes::not_found));
 }
 
+/// The pools of the worker threads, for the pool gauges of `/metrics`.
+#[derive(Debug, Clone, Default)]
+struct WorkerPools(Arc<Mutex<Vec<Store>>>);
+
+impl WorkerPools {
+    fn add(&self, store: Store) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(store);
+    }
+
+    /// The pools' figures added up; `None` before any worker made one (or on SQLite).
+    fn stats(&self) -> Option<infra_postgres::PoolStats> {
+        let pools = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        (!pools.is_empty()).then(|| {
+            pools.iter().map(Store::pool_stats).fold(
+                infra_postgres::PoolStats {
+                    size: 0,
+                    idle: 0,
+                    max: 0,
+                },
+                |sum, s| infra_postgres::PoolStats {
+                    size: sum.size + s.size,
+                    idle: sum.idle + s.idle,
+                    max: sum.max + s.max,
+                },
+            )
+        })
+    }
+}
+
 /// A built server, bound and ready to run.
 pub struct Application {
     port: u16,
@@ -396,17 +428,20 @@ impl Application {
             }
         }
         let authenticator = web::Data::new(build_authenticator(&settings, &store).await?);
-        let state = web::Data::new(AppState {
-            threads: ThreadService::new(store.thread_repository()),
-            messages: MessageService::new(store.message_repository()),
-            search: SearchService::new(store.search_repository()),
-            limits: Limits {
-                max_content_bytes: settings.max_content_bytes,
-            },
-        });
+        let limits = Limits {
+            max_content_bytes: settings.max_content_bytes,
+        };
+        // On PostgreSQL each worker thread gets a pool of its own (see Store::lazy_pool);
+        // together they hold at most DB_MAX_CONNECTIONS (at least one each).
+        let workers = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        let per_worker = options.max_connections / u32::try_from(workers).unwrap_or(u32::MAX);
+        let worker_pools = WorkerPools::default();
+        let probe_pools = worker_pools.clone();
         let probe_store = store.clone();
         let probe = Arc::new(move || {
-            let stats = probe_store.pool_stats();
+            let stats = probe_pools
+                .stats()
+                .unwrap_or_else(|| probe_store.pool_stats());
             PoolStats {
                 size: stats.size,
                 idle: stats.idle,
@@ -432,8 +467,21 @@ impl Application {
             source,
         })?;
         let server = HttpServer::new(move || {
+            let store = match store.lazy_pool(per_worker) {
+                Some(own) => {
+                    worker_pools.add(own.clone());
+                    own
+                }
+                None => store.clone(),
+            };
+            let state = web::Data::new(AppState {
+                threads: ThreadService::new(store.thread_repository()),
+                messages: MessageService::new(store.message_repository()),
+                search: SearchService::new(store.search_repository()),
+                limits,
+            });
             App::new()
-                .app_data(state.clone())
+                .app_data(state)
                 .app_data(authenticator.clone())
                 .app_data(origins.clone())
                 .app_data(metrics.clone())
@@ -452,6 +500,7 @@ impl Application {
                 .wrap(from_fn(request_id_and_log))
                 .configure(routes)
         })
+        .workers(workers)
         .listen(listener)
         .map_err(|source| StartupError::Bind {
             addr: settings.listen_addr,

@@ -47,6 +47,10 @@ pub(crate) fn measure(text: &str) -> Result<Shape, serde_json::Error> {
 /// Length in bytes of `s` serialized as a JSON string (quotes and escapes included), as
 /// serde_json writes it, without building the serialization.
 pub(crate) fn string_len(s: &str) -> usize {
+    // Most strings hold nothing to escape; this count vectorizes, the exact one below not.
+    if s.bytes().filter(|&b| needs_escape(b)).count() == 0 {
+        return s.len() + 2;
+    }
     let escapes: usize = s
         .bytes()
         .map(|b| match b {
@@ -58,6 +62,11 @@ pub(crate) fn string_len(s: &str) -> usize {
     s.len() + 2 + escapes
 }
 
+/// Whether serde_json escapes this byte in a string.
+fn needs_escape(b: u8) -> bool {
+    b < 0x20 || b == b'"' || b == b'\\'
+}
+
 #[derive(Debug, Default)]
 struct Stats {
     len: usize,
@@ -66,8 +75,12 @@ struct Stats {
 
 impl Stats {
     fn string(&mut self, s: &str) {
-        self.has_nul |= s.contains('\0');
-        self.len += string_len(s);
+        let len = string_len(s);
+        // U+0000 is escaped: a string that needs no escape holds none.
+        if len != s.len() + 2 {
+            self.has_nul |= s.contains('\0');
+        }
+        self.len += len;
     }
 
     /// Counts a number as serde_json prints it (itoa for integers, ryu for floats).

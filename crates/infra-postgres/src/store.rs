@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use domain::{MessageRepository, SearchRepository, StoreError, ThreadRepository};
+use futures::FutureExt as _;
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
 
@@ -111,6 +112,8 @@ pub struct PoolStats {
 #[derive(Debug, Clone)]
 pub struct Store {
     db: Db,
+    /// How the pool was opened, for [`Store::lazy_pool`].
+    connect: ConnectOptions,
 }
 
 impl Store {
@@ -165,9 +168,38 @@ impl Store {
                 });
             }
         }
-        let conn = Database::connect(connect).await.map_err(store_error)?;
+        let conn = Database::connect(connect.clone())
+            .await
+            .map_err(store_error)?;
         tracing::debug!(backend = backend.as_str(), "connected to the database");
-        Ok(Self { db: Db::new(conn) })
+        Ok(Self {
+            db: Db::new(conn),
+            connect,
+        })
+    }
+
+    /// Another pool to the same PostgreSQL database with the same settings and at most
+    /// `max_connections`, which opens its connections on first use, from the task that
+    /// needs one. The HTTP server gives each of its worker threads one, so that every
+    /// connection is driven by the thread that uses it: a connection opened on one
+    /// thread's event loop and used from another's costs a wake-up of both per query.
+    ///
+    /// `None` for SQLite (its connections do blocking I/O on threads of their own, and an
+    /// in-memory database lives only as long as its one pool) or when the pool cannot be
+    /// made without waiting (it never waits when lazy).
+    pub fn lazy_pool(&self, max_connections: u32) -> Option<Self> {
+        if self.db.backend() != DbBackend::Postgres {
+            return None;
+        }
+        let mut connect = self.connect.clone();
+        connect
+            .max_connections(max_connections.max(1))
+            .connect_lazy(true);
+        let conn = Database::connect(connect.clone()).now_or_never()?.ok()?;
+        Some(Self {
+            db: Db::new(conn),
+            connect,
+        })
     }
 
     /// Applies pending migrations. On PostgreSQL this happens under an advisory lock, so
