@@ -12,7 +12,7 @@ use crate::dto::{
 use crate::error::ApiError;
 use crate::extract::{AuthUser, JsonBody, from_value, if_match, message_id, thread_id};
 use crate::routes::threads::page_limit;
-use crate::routes::{create_response, json, resource};
+use crate::routes::{create_response, json_sized, resource};
 use crate::state::AppState;
 
 /// Query of `GET /api/v1/threads/{thread_id}/messages`.
@@ -53,13 +53,26 @@ pub async fn list_messages(
         .messages
         .list(&user.user_id, thread, order, limit, query.cursor.as_deref())
         .await?;
-    Ok(json(
+    // The stored text plus the keys, ids and timestamps around it.
+    let size = page
+        .items
+        .iter()
+        .map(|m| {
+            m.content.as_str().len()
+                + m.sources.as_raw().get().len()
+                + m.metadata.as_raw().get().len()
+                + 256
+        })
+        .sum::<usize>()
+        + 128;
+    Ok(json_sized(
         StatusCode::OK,
         &PageResponse {
             has_more: page.has_more(),
             data: page.items.into_iter().map(MessageResponse::from).collect(),
             next_cursor: page.next_cursor,
         },
+        size,
     ))
 }
 

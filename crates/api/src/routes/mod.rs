@@ -21,6 +21,23 @@ pub(crate) fn json<T: Serialize>(status: StatusCode, body: &T) -> HttpResponse {
     HttpResponse::build(status).json(body)
 }
 
+/// A JSON answer of about `capacity` bytes, encoded into a buffer of that size: a page of
+/// messages is tens of kilobytes, which a growing buffer would copy several times over.
+pub(crate) fn json_sized<T: Serialize>(
+    status: StatusCode,
+    body: &T,
+    capacity: usize,
+) -> HttpResponse {
+    let mut buffer = Vec::with_capacity(capacity);
+    match serde_json::to_writer(&mut buffer, body) {
+        Ok(()) => HttpResponse::build(status)
+            .content_type(mime::APPLICATION_JSON)
+            .body(buffer),
+        // Not reached for this API's bodies; actix's own encoder reports the failure.
+        Err(_) => json(status, body),
+    }
+}
+
 /// A single resource with its `ETag`, or 304 when `If-None-Match` already names it.
 pub(crate) fn resource<T: Serialize>(
     req: &HttpRequest,
