@@ -6,11 +6,13 @@
 //! borrowed from the row as text and checked without being parsed into a tree: this is
 //! the hot path of every list.
 
+use chrono::{DateTime, Utc};
 use domain::{
     DomainError, Limits, Message, MessageContent, MessageId, Metadata, Role, Sources, StoreError,
     Thread, ThreadId, ThreadTitle, Timestamp, UserId, Version,
 };
-use sea_orm::sqlx::Row as _;
+use sea_orm::sqlx::postgres::{PgRow, Postgres};
+use sea_orm::sqlx::{Decode, Row as _, Type};
 use sea_orm::{QueryResult, TryGetable};
 use serde_json::value::RawValue;
 
@@ -51,76 +53,101 @@ pub(crate) const THREAD_COLUMNS: [thread::Column; 11] = [
     thread::Column::Version,
 ];
 
-/// The value at `index`.
-fn get<T: TryGetable>(row: &QueryResult, index: usize) -> Result<T, StoreError> {
-    row.try_get_by_index(index).map_err(store_error)
+/// One row, read by position. PostgreSQL rows are decoded by sqlx directly (this is the
+/// hot path of every list); others through SeaORM, which knows how each type is stored in
+/// SQLite.
+#[derive(Clone, Copy)]
+enum Row<'r> {
+    Postgres(&'r PgRow),
+    Other(&'r QueryResult),
 }
 
-/// A timestamp at `index` (`timestamptz` on PostgreSQL, RFC 3339 text on SQLite).
-fn timestamp_at(row: &QueryResult, index: usize) -> Result<Timestamp, StoreError> {
-    get::<chrono::DateTime<chrono::Utc>>(row, index).map(Timestamp::from_datetime)
-}
-
-/// A nullable timestamp at `index`.
-fn optional_timestamp_at(row: &QueryResult, index: usize) -> Result<Option<Timestamp>, StoreError> {
-    get::<Option<chrono::DateTime<chrono::Utc>>>(row, index)
-        .map(|t| t.map(Timestamp::from_datetime))
-}
-
-/// The JSON text at `index`, borrowed from the row (`jsonb` on PostgreSQL, text on SQLite).
-fn json_at(row: &QueryResult, index: usize) -> Result<&RawValue, StoreError> {
-    if let Some(row) = row.try_as_pg_row() {
-        return row
-            .try_get::<&RawValue, _>(index)
-            .map_err(StoreError::unexpected);
+impl<'r> Row<'r> {
+    fn new(row: &'r QueryResult) -> Self {
+        match row.try_as_pg_row() {
+            Some(pg) => Self::Postgres(pg),
+            None => Self::Other(row),
+        }
     }
-    if let Some(row) = row.try_as_sqlite_row() {
-        // SQLite columns carry no JSON type; the text is parsed as JSON here.
-        let text = row
-            .try_get_unchecked::<&str, _>(index)
-            .map_err(StoreError::unexpected)?;
-        return serde_json::from_str(text).map_err(StoreError::unexpected);
+
+    fn get<T>(self, index: usize) -> Result<T, StoreError>
+    where
+        T: TryGetable + Type<Postgres> + Decode<'r, Postgres>,
+    {
+        match self {
+            Self::Postgres(row) => row.try_get(index).map_err(StoreError::unexpected),
+            Self::Other(row) => row.try_get_by_index(index).map_err(store_error),
+        }
     }
-    Err(StoreError::unexpected(Misuse(
-        "a row from a backend this adapter does not serve",
-    )))
+
+    /// A timestamp (`timestamptz` on PostgreSQL, RFC 3339 text on SQLite).
+    fn timestamp(self, index: usize) -> Result<Timestamp, StoreError> {
+        self.get::<DateTime<Utc>>(index)
+            .map(Timestamp::from_datetime)
+    }
+
+    /// A nullable timestamp.
+    fn optional_timestamp(self, index: usize) -> Result<Option<Timestamp>, StoreError> {
+        self.get::<Option<DateTime<Utc>>>(index)
+            .map(|t| t.map(Timestamp::from_datetime))
+    }
+
+    /// JSON text, borrowed from the row (`jsonb` on PostgreSQL, text on SQLite).
+    fn json(self, index: usize) -> Result<&'r RawValue, StoreError> {
+        match self {
+            Self::Postgres(row) => row.try_get(index).map_err(StoreError::unexpected),
+            Self::Other(row) => {
+                let Some(row) = row.try_as_sqlite_row() else {
+                    return Err(StoreError::unexpected(Misuse(
+                        "a row from a backend this adapter does not serve",
+                    )));
+                };
+                // SQLite columns carry no JSON type; the text is parsed as JSON here.
+                let text = row
+                    .try_get_unchecked::<&str, _>(index)
+                    .map_err(StoreError::unexpected)?;
+                serde_json::from_str(text).map_err(StoreError::unexpected)
+            }
+        }
+    }
 }
 
 /// The message whose [`MESSAGE_COLUMNS`] start at position `first` of `row`.
 pub(crate) fn message_at(row: &QueryResult, first: usize) -> Result<Message, StoreError> {
-    let id: uuid::Uuid = get(row, first)?;
+    let row = Row::new(row);
+    let id: uuid::Uuid = row.get(first)?;
     let invalid = move |err: DomainError| InvalidRow::store_error("chat_messages", id, &err);
-    let role: String = get(row, first + 2)?;
     Ok(Message {
         id: MessageId::from_uuid(id),
-        thread_id: ThreadId::from_uuid(get(row, first + 1)?),
-        role: Role::parse(&role).map_err(invalid)?,
-        content: MessageContent::parse(get::<String>(row, first + 3)?, &STORED_LIMITS)
+        thread_id: ThreadId::from_uuid(row.get(first + 1)?),
+        role: Role::parse(&row.get::<String>(first + 2)?).map_err(invalid)?,
+        content: MessageContent::parse(row.get::<String>(first + 3)?, &STORED_LIMITS)
             .map_err(invalid)?,
-        sources: Sources::from_json(json_at(row, first + 4)?).map_err(invalid)?,
-        metadata: Metadata::from_json(json_at(row, first + 5)?).map_err(invalid)?,
-        created_at: timestamp_at(row, first + 6)?,
-        updated_at: timestamp_at(row, first + 7)?,
-        version: Version::new(get(row, first + 8)?),
+        sources: Sources::from_json(row.json(first + 4)?).map_err(invalid)?,
+        metadata: Metadata::from_json(row.json(first + 5)?).map_err(invalid)?,
+        created_at: row.timestamp(first + 6)?,
+        updated_at: row.timestamp(first + 7)?,
+        version: Version::new(row.get(first + 8)?),
     })
 }
 
 /// The thread whose [`THREAD_COLUMNS`] start at position `first` of `row`.
 pub(crate) fn thread_at(row: &QueryResult, first: usize) -> Result<Thread, StoreError> {
-    let id: uuid::Uuid = get(row, first)?;
+    let row = Row::new(row);
+    let id: uuid::Uuid = row.get(first)?;
     let invalid = move |err: DomainError| InvalidRow::store_error("chat_threads", id, &err);
     Ok(Thread {
         id: ThreadId::from_uuid(id),
-        user_id: UserId::parse(get::<String>(row, first + 1)?).map_err(invalid)?,
-        title: ThreadTitle::parse(get::<String>(row, first + 2)?).map_err(invalid)?,
-        metadata: Metadata::from_json(json_at(row, first + 3)?).map_err(invalid)?,
-        archived_at: optional_timestamp_at(row, first + 4)?,
-        pinned_at: optional_timestamp_at(row, first + 5)?,
-        message_count: get(row, first + 6)?,
-        last_message_at: optional_timestamp_at(row, first + 7)?,
-        created_at: timestamp_at(row, first + 8)?,
-        updated_at: timestamp_at(row, first + 9)?,
-        version: Version::new(get(row, first + 10)?),
+        user_id: UserId::parse(row.get::<String>(first + 1)?).map_err(invalid)?,
+        title: ThreadTitle::parse(row.get::<String>(first + 2)?).map_err(invalid)?,
+        metadata: Metadata::from_json(row.json(first + 3)?).map_err(invalid)?,
+        archived_at: row.optional_timestamp(first + 4)?,
+        pinned_at: row.optional_timestamp(first + 5)?,
+        message_count: row.get(first + 6)?,
+        last_message_at: row.optional_timestamp(first + 7)?,
+        created_at: row.timestamp(first + 8)?,
+        updated_at: row.timestamp(first + 9)?,
+        version: Version::new(row.get(first + 10)?),
     })
 }
 
