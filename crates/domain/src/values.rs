@@ -45,6 +45,12 @@ fn checked_json(
     let raw = serde_json::value::to_raw_value(value)
         .map_err(|e| DomainError::invalid(field, e.to_string()))?;
     let shape = json::measure(raw.get()).map_err(|e| DomainError::invalid(field, e.to_string()))?;
+    check_limits(field, &shape, max_bytes)?;
+    Ok(raw)
+}
+
+/// The rules every JSON field has: no U+0000 anywhere, at most `max_bytes` serialized.
+fn check_limits(field: &str, shape: &json::Shape, max_bytes: usize) -> Result<(), DomainError> {
     if shape.has_nul {
         return Err(DomainError::invalid(field, "must not contain U+0000"));
     }
@@ -54,7 +60,7 @@ fn checked_json(
             format!("must be at most {max_bytes} bytes when serialized as JSON"),
         ));
     }
-    Ok(raw)
+    Ok(())
 }
 
 /// A constant JSON text (`[]`, `{}`).
@@ -243,15 +249,7 @@ impl Sources {
                 "must be an object",
             ));
         }
-        if shape.has_nul {
-            return Err(DomainError::invalid("sources", "must not contain U+0000"));
-        }
-        if shape.compact_len > Self::MAX_BYTES {
-            return Err(DomainError::invalid(
-                "sources",
-                "must be at most 262144 bytes when serialized as JSON",
-            ));
-        }
+        check_limits("sources", &shape, Self::MAX_BYTES)?;
         Ok(Self(raw.to_owned()))
     }
 
@@ -319,15 +317,7 @@ impl Metadata {
         if shape.kind != json::Kind::Object {
             return Err(DomainError::invalid("metadata", "must be an object"));
         }
-        if shape.has_nul {
-            return Err(DomainError::invalid("metadata", "must not contain U+0000"));
-        }
-        if shape.compact_len > Self::MAX_BYTES {
-            return Err(DomainError::invalid(
-                "metadata",
-                "must be at most 16384 bytes when serialized as JSON",
-            ));
-        }
+        check_limits("metadata", &shape, Self::MAX_BYTES)?;
         Ok(Self(raw.to_owned()))
     }
 
