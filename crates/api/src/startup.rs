@@ -315,7 +315,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/docs").route(web::get().to(openapi::docs)))
         .service(openapi::swagger_ui())
         .service(
+            // Resources are tried in order and each pattern with a parameter costs a regex
+            // match: the two hottest routes (list and append messages) come first.
             web::scope("/api/v1")
+                .service(
+                    resource("/threads/{thread_id}/messages")
+                        .route(web::get().to(messages::list_messages))
+                        .route(web::post().to(messages::append_message)),
+                )
                 .service(
                     resource("/threads")
                         .route(web::get().to(threads::list_threads))
@@ -326,11 +333,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                         .route(web::get().to(threads::get_thread))
                         .route(web::patch().to(threads::update_thread))
                         .route(web::delete().to(threads::delete_thread)),
-                )
-                .service(
-                    resource("/threads/{thread_id}/messages")
-                        .route(web::get().to(messages::list_messages))
-                        .route(web::post().to(messages::append_message)),
                 )
                 .service(
                     resource("/threads/{thread_id}/export")
