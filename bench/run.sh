@@ -12,7 +12,7 @@
 #   PGURL=postgres://postgres@127.0.0.1:5432   server (trust auth); databases are bench_*
 #   PORT=18080            where the service listens (127.0.0.1)
 #   KEEP_DB=0             1 keeps (and reuses) the seeded databases
-#   PREWARM=1             0 skips pg_prewarm before the read-latency comparison
+#   PREWARM=1             0 skips pg_prewarm of each data set before it is measured
 #   SKIP_BUILD=0          1 uses the existing release binary
 #   SERVICE_ENV="..."     extra environment for the service (e.g. "DB_MAX_CONNECTIONS=8")
 set -euo pipefail
@@ -79,6 +79,18 @@ seed() { # seed MESSAGES -> creates and seeds bench_chat_MESSAGES unless it is t
   local t0=$SECONDS
   psql "$PGURL/$db" -v users="$users" -f bench/seed.sql
   echo "seeded in $((SECONDS - t0)) s" >&2
+}
+
+prewarm() { # prewarm DB: read its tables and indexes into the OS page cache (PREWARM=1)
+  [[ ${PREWARM:-1} == 1 ]] || return 0
+  # Reads every page of the tables and their indexes once, so that the whole data set is
+  # in the OS page cache (shared_buffers is far smaller): the figures then show what the
+  # queries cost, not which pages happened to be on disk (seeding another data set, for
+  # one, evicts this one).
+  log "prewarming $1 (pg_prewarm 'read')"
+  psql "$PGURL/$1" -qAt -c "CREATE EXTENSION IF NOT EXISTS pg_prewarm" \
+    -c "SELECT sum(pg_prewarm(c.oid::regclass, 'read')) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind IN ('r', 'i', 't') AND (n.nspname = 'pg_toast' OR (n.nspname = 'public' AND c.relname LIKE 'chat_%'))" >/dev/null
 }
 
 cleanup_dbs() {
@@ -172,6 +184,7 @@ python3 bench/tools/bench.py tokens "$USERS" "$RESULTS"
 # autovacuum does not run (and count as PostgreSQL's CPU) in the middle of a measurement.
 log "VACUUM ANALYZE $MAIN_DB"
 psql "$PGURL/$MAIN_DB" -qc "VACUUM ANALYZE"
+prewarm "$MAIN_DB"
 start_service "$MAIN_DB"
 POOL=$(curl -s "http://127.0.0.1:$PORT/metrics" | sed -nE 's/^chat_history_db_pool_connections\{state="max"\} ([0-9]+).*/\1/p')
 
@@ -204,15 +217,7 @@ for size in $LATENCY_SIZES; do
   db=$(db_for "$size")
   mkdir -p "$RESULTS/lat-$size"
   python3 bench/tools/bench.py tokens "$USERS" "$RESULTS/lat-$size"
-  if [[ ${PREWARM:-1} == 1 ]]; then
-    # Reads every page of the tables and their indexes once, so that the whole data set is
-    # in the OS page cache (shared_buffers is far smaller): the comparison then shows what
-    # the data set's size costs the queries, not which pages happened to be on disk.
-    log "prewarming $db (pg_prewarm 'read')"
-    psql "$PGURL/$db" -qAt -c "CREATE EXTENSION IF NOT EXISTS pg_prewarm" \
-      -c "SELECT sum(pg_prewarm(c.oid::regclass, 'read')) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-          WHERE c.relkind IN ('r', 'i', 't') AND (n.nspname = 'pg_toast' OR (n.nspname = 'public' AND c.relname LIKE 'chat_%'))" >/dev/null
-  fi
+  prewarm "$db"
   start_service "$db"
   log "read latency on $size messages"
   run_wrk read "$RESULTS/lat-$size/jwt.txt" 1 "$LAT_SECONDS" "$RESULTS/lat-$size-c1.json" 1
