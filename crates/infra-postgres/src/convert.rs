@@ -2,7 +2,7 @@
 //! rule is reported as [`StoreError::Unexpected`], never handed on.
 //!
 //! Rows are read by position (the statements select [`MESSAGE_COLUMNS`] or
-//! [`THREAD_COLUMNS`] in that order, from a known first position), and JSON columns are
+//! [`THREAD_COLUMNS`] first, in that order), and JSON columns are
 //! borrowed from the row as text and checked without being parsed into a tree: this is
 //! the hot path of every list.
 
@@ -25,7 +25,7 @@ const STORED_LIMITS: Limits = Limits {
     max_content_bytes: usize::MAX,
 };
 
-/// The columns of `chat_messages` that [`message_at`] reads, in order.
+/// The columns of `chat_messages` that [`message_from_row`] reads, in order.
 pub(crate) const MESSAGE_COLUMNS: [message::Column; 9] = [
     message::Column::Id,
     message::Column::ThreadId,
@@ -38,7 +38,7 @@ pub(crate) const MESSAGE_COLUMNS: [message::Column; 9] = [
     message::Column::Version,
 ];
 
-/// The columns of `chat_threads` that [`thread_at`] reads, in order.
+/// The columns of `chat_threads` that [`thread_from_row`] reads, in order.
 pub(crate) const THREAD_COLUMNS: [thread::Column; 11] = [
     thread::Column::Id,
     thread::Column::UserId,
@@ -112,51 +112,50 @@ impl<'r> Row<'r> {
     }
 }
 
-/// The message whose [`MESSAGE_COLUMNS`] start at position `first` of `row`.
-pub(crate) fn message_at(row: &QueryResult, first: usize) -> Result<Message, StoreError> {
+/// The message in the first [`MESSAGE_COLUMNS`] of `row`.
+pub(crate) fn message_from_row(row: &QueryResult) -> Result<Message, StoreError> {
     let row = Row::new(row);
-    let id: uuid::Uuid = row.get(first)?;
+    let id: uuid::Uuid = row.get(0)?;
     let invalid = move |err: DomainError| InvalidRow::store_error("chat_messages", id, &err);
     Ok(Message {
         id: MessageId::from_uuid(id),
-        thread_id: ThreadId::from_uuid(row.get(first + 1)?),
-        role: Role::parse(&row.get::<String>(first + 2)?).map_err(invalid)?,
-        content: MessageContent::parse(row.get::<String>(first + 3)?, &STORED_LIMITS)
-            .map_err(invalid)?,
-        sources: Sources::from_json(row.json(first + 4)?).map_err(invalid)?,
-        metadata: Metadata::from_json(row.json(first + 5)?).map_err(invalid)?,
-        created_at: row.timestamp(first + 6)?,
-        updated_at: row.timestamp(first + 7)?,
-        version: Version::new(row.get(first + 8)?),
+        thread_id: ThreadId::from_uuid(row.get(1)?),
+        role: Role::parse(&row.get::<String>(2)?).map_err(invalid)?,
+        content: MessageContent::parse(row.get::<String>(3)?, &STORED_LIMITS).map_err(invalid)?,
+        sources: Sources::from_json(row.json(4)?).map_err(invalid)?,
+        metadata: Metadata::from_json(row.json(5)?).map_err(invalid)?,
+        created_at: row.timestamp(6)?,
+        updated_at: row.timestamp(7)?,
+        version: Version::new(row.get(8)?),
     })
 }
 
-/// The thread whose [`THREAD_COLUMNS`] start at position `first` of `row`.
-pub(crate) fn thread_at(row: &QueryResult, first: usize) -> Result<Thread, StoreError> {
+/// The thread in the first [`THREAD_COLUMNS`] of `row`.
+pub(crate) fn thread_from_row(row: &QueryResult) -> Result<Thread, StoreError> {
     let row = Row::new(row);
-    let id: uuid::Uuid = row.get(first)?;
+    let id: uuid::Uuid = row.get(0)?;
     let invalid = move |err: DomainError| InvalidRow::store_error("chat_threads", id, &err);
     Ok(Thread {
         id: ThreadId::from_uuid(id),
-        user_id: UserId::parse(row.get::<String>(first + 1)?).map_err(invalid)?,
-        title: ThreadTitle::parse(row.get::<String>(first + 2)?).map_err(invalid)?,
-        metadata: Metadata::from_json(row.json(first + 3)?).map_err(invalid)?,
-        archived_at: row.optional_timestamp(first + 4)?,
-        pinned_at: row.optional_timestamp(first + 5)?,
-        message_count: row.get(first + 6)?,
-        last_message_at: row.optional_timestamp(first + 7)?,
-        created_at: row.timestamp(first + 8)?,
-        updated_at: row.timestamp(first + 9)?,
-        version: Version::new(row.get(first + 10)?),
+        user_id: UserId::parse(row.get::<String>(1)?).map_err(invalid)?,
+        title: ThreadTitle::parse(row.get::<String>(2)?).map_err(invalid)?,
+        metadata: Metadata::from_json(row.json(3)?).map_err(invalid)?,
+        archived_at: row.optional_timestamp(4)?,
+        pinned_at: row.optional_timestamp(5)?,
+        message_count: row.get(6)?,
+        last_message_at: row.optional_timestamp(7)?,
+        created_at: row.timestamp(8)?,
+        updated_at: row.timestamp(9)?,
+        version: Version::new(row.get(10)?),
     })
 }
 
 /// Every row, as messages.
 pub(crate) fn messages_from_rows(rows: &[QueryResult]) -> Result<Vec<Message>, StoreError> {
-    rows.iter().map(|row| message_at(row, 0)).collect()
+    rows.iter().map(message_from_row).collect()
 }
 
 /// Every row, as threads.
 pub(crate) fn threads_from_rows(rows: &[QueryResult]) -> Result<Vec<Thread>, StoreError> {
-    rows.iter().map(|row| thread_at(row, 0)).collect()
+    rows.iter().map(thread_from_row).collect()
 }

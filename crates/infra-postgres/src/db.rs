@@ -5,7 +5,8 @@ use domain::{StoreError, ThreadId, Timestamp, UserId};
 use sea_orm::sea_query::{Expr, ExprTrait, Query, SelectStatement, Value};
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,
-    QuerySelect, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    QueryResult, QuerySelect, QueryTrait, SqliteTransactionMode, TransactionOptions,
+    TransactionTrait,
 };
 
 use crate::entity::thread;
@@ -35,6 +36,28 @@ impl Db {
 
     pub(crate) fn backend(&self) -> DbBackend {
         self.backend
+    }
+
+    /// The rows a query returns, as they are (read by position in `convert`).
+    pub(crate) async fn rows(
+        &self,
+        query: &impl QueryTrait,
+    ) -> Result<Vec<QueryResult>, StoreError> {
+        self.conn
+            .query_all_raw(query.build(self.backend))
+            .await
+            .map_err(store_error)
+    }
+
+    /// The first row a query returns, if any.
+    pub(crate) async fn row(
+        &self,
+        query: &impl QueryTrait,
+    ) -> Result<Option<QueryResult>, StoreError> {
+        self.conn
+            .query_one_raw(query.build(self.backend))
+            .await
+            .map_err(store_error)
     }
 
     /// A timestamp as a bind value.

@@ -10,10 +10,10 @@ use std::fmt::Write as _;
 use sea_orm::sea_query::{Expr, ExprTrait, Func, Query, Value};
 use sea_orm::{
     ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, QueryTrait, Select, Statement,
+    QuerySelect, Select, Statement,
 };
 
-use crate::convert::{MESSAGE_COLUMNS, message_at, messages_from_rows};
+use crate::convert::{MESSAGE_COLUMNS, message_from_row, messages_from_rows};
 use crate::db::{Db, next_version, owned_thread, sql_limit, thread_exists};
 use crate::entity::message::{self, Column};
 use crate::entity::thread;
@@ -375,15 +375,9 @@ impl MessageRepository for SeaOrmMessageRepository {
         thread: ThreadId,
         id: MessageId,
     ) -> Result<Message, StoreError> {
-        let db = &self.db;
         let select = select_messages().filter(message_scope(user, thread, id));
-        let row = db
-            .conn()
-            .query_one_raw(select.build(db.backend()))
-            .await
-            .map_err(store_error)?
-            .ok_or(StoreError::NotFound)?;
-        message_at(&row, 0)
+        let row = self.db.row(&select).await?.ok_or(StoreError::NotFound)?;
+        message_from_row(&row)
     }
 
     async fn find_messages(
@@ -400,13 +394,7 @@ impl MessageRepository for SeaOrmMessageRepository {
                         .is_in(chunk.iter().map(|id| *id.as_uuid())),
                 )
                 .filter(in_users_thread(user, thread));
-            let rows = self
-                .db
-                .conn()
-                .query_all_raw(select.build(self.db.backend()))
-                .await
-                .map_err(store_error)?;
-            found.extend(messages_from_rows(&rows)?);
+            found.extend(messages_from_rows(&self.db.rows(&select).await?)?);
         }
         Ok(found)
     }
@@ -442,11 +430,7 @@ impl MessageRepository for SeaOrmMessageRepository {
                 .order_by_desc(Column::Id),
         };
         let select = select.limit(sql_limit(query.limit));
-        let rows = db
-            .conn()
-            .query_all_raw(select.build(db.backend()))
-            .await
-            .map_err(store_error)?;
+        let rows = db.rows(&select).await?;
         // An empty page needs one more look: an empty thread, or no thread at all?
         if rows.is_empty() && !thread_exists(db.conn(), user, thread).await? {
             return Err(StoreError::NotFound);
@@ -503,7 +487,7 @@ impl MessageRepository for SeaOrmMessageRepository {
                 },
             );
         };
-        let message = message_at(&row, 0)?;
+        let message = message_from_row(&row)?;
         txn.commit().await.map_err(store_error)?;
         Ok(message)
     }

@@ -22,9 +22,9 @@ use domain::{
     UserId,
 };
 use sea_orm::sea_query::Value;
-use sea_orm::{ConnectionTrait, DbBackend, QueryResult, Statement};
+use sea_orm::{ConnectionTrait, DbBackend, IdenStatic, QueryResult, Statement};
 
-use crate::convert::message_at;
+use crate::convert::{MESSAGE_COLUMNS, message_from_row};
 use crate::db::{Db, sql_limit};
 use crate::error::{InvalidRow, store_error};
 
@@ -92,24 +92,14 @@ impl Params {
 const MARKERS: (&str, &str) = (SearchHit::MATCH_START, SearchHit::MATCH_END);
 const MARKER_STANDINS: &str = "[]";
 
-/// Columns of `chat_messages` as [`message_at`] reads them (first in every row of the
-/// statements below), qualified by `alias`.
+/// [`MESSAGE_COLUMNS`] qualified by `alias`: first in every row of the statements below,
+/// where [`message_from_row`] reads them.
 fn message_columns(alias: &str) -> String {
-    [
-        "id",
-        "thread_id",
-        "role",
-        "content",
-        "sources",
-        "metadata",
-        "created_at",
-        "updated_at",
-        "version",
-    ]
-    .iter()
-    .map(|c| format!("{alias}.{c} AS {c}"))
-    .collect::<Vec<_>>()
-    .join(", ")
+    MESSAGE_COLUMNS
+        .iter()
+        .map(|c| format!("{alias}.{0} AS {0}", c.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The page's order, on the columns of `alias`.
@@ -257,7 +247,7 @@ fn sqlite_statement(db: &Db, user: &UserId, request: &SearchRequest) -> Statemen
 }
 
 fn hit_from_row(row: &QueryResult) -> Result<SearchHit, StoreError> {
-    let message = message_at(row, 0)?;
+    let message = message_from_row(row)?;
     let id = *message.id.as_uuid();
     let invalid = |err| InvalidRow::store_error("chat_threads", id, &err);
     let title: String = row.try_get("", "thread_title").map_err(store_error)?;

@@ -7,16 +7,15 @@ use domain::{
 };
 use sea_orm::sea_query::{Expr, ExprTrait, Func, Query};
 use sea_orm::{
-    ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select,
-    Statement,
+    ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select, Statement,
 };
 
-use crate::convert::{THREAD_COLUMNS, thread_at, threads_from_rows};
+use crate::convert::{THREAD_COLUMNS, thread_from_row, threads_from_rows};
 use crate::db::{Db, next_version, sql_limit, thread_exists};
 use crate::entity::thread::{self, Column};
 use crate::error::store_error;
 
-/// The thread columns that [`thread_at`] reads, from `chat_threads`.
+/// The thread columns that [`thread_from_row`] reads, from `chat_threads`.
 fn select_threads() -> Select<thread::Entity> {
     thread::Entity::find().select_only().columns(THREAD_COLUMNS)
 }
@@ -89,15 +88,9 @@ impl ThreadRepository for SeaOrmThreadRepository {
     }
 
     async fn get_thread(&self, user: &UserId, id: ThreadId) -> Result<Thread, StoreError> {
-        let db = &self.db;
         let select = select_threads().filter(Self::scope(user, id));
-        let row = db
-            .conn()
-            .query_one_raw(select.build(db.backend()))
-            .await
-            .map_err(store_error)?
-            .ok_or(StoreError::NotFound)?;
-        thread_at(&row, 0)
+        let row = self.db.row(&select).await?.ok_or(StoreError::NotFound)?;
+        thread_from_row(&row)
     }
 
     async fn list_threads(
@@ -138,12 +131,7 @@ impl ThreadRepository for SeaOrmThreadRepository {
             .order_by_desc(Column::UpdatedAt)
             .order_by_desc(Column::Id)
             .limit(sql_limit(query.limit));
-        let rows = db
-            .conn()
-            .query_all_raw(select.build(db.backend()))
-            .await
-            .map_err(store_error)?;
-        threads_from_rows(&rows)
+        threads_from_rows(&db.rows(&select).await?)
     }
 
     async fn update_thread(
@@ -195,7 +183,7 @@ impl ThreadRepository for SeaOrmThreadRepository {
         update.returning(Query::returning().columns(THREAD_COLUMNS));
         let row = db.conn().query_one(&update).await.map_err(store_error)?;
         match row {
-            Some(row) => thread_at(&row, 0),
+            Some(row) => thread_from_row(&row),
             None if expected.is_some() => Err(self.missing_or_mismatch(user, id).await),
             None => Err(StoreError::NotFound),
         }
