@@ -35,18 +35,15 @@ fn reject_nul(field: &str, s: &str) -> Result<(), DomainError> {
     }
 }
 
-/// Checks a client's JSON value against the rules of a field (U+0000, size) and keeps its
-/// compact serialization, which is what is stored and what responses carry.
-fn checked_json(
-    field: &str,
-    value: &Value,
-    max_bytes: usize,
-) -> Result<Box<RawValue>, DomainError> {
-    let raw = serde_json::value::to_raw_value(value)
-        .map_err(|e| DomainError::invalid(field, e.to_string()))?;
-    let shape = json::measure(raw.get()).map_err(|e| DomainError::invalid(field, e.to_string()))?;
-    check_limits(field, &shape, max_bytes)?;
-    Ok(raw)
+/// A client's JSON value as its compact serialization, which is what is stored and what
+/// responses carry; it is then checked like stored text.
+fn to_raw(field: &str, value: &Value) -> Result<Box<RawValue>, DomainError> {
+    serde_json::value::to_raw_value(value).map_err(|e| DomainError::invalid(field, e.to_string()))
+}
+
+/// One streaming pass over JSON text (see [`json::measure`]).
+fn measure(field: &str, raw: &RawValue) -> Result<json::Shape, DomainError> {
+    json::measure(raw.get()).map_err(|e| DomainError::invalid(field, e.to_string()))
 }
 
 /// The rules every JSON field has: no U+0000 anywhere, at most `max_bytes` serialized.
@@ -217,26 +214,21 @@ impl Sources {
 
     /// Accepts an array whose items are all objects.
     pub fn parse(value: Value) -> Result<Self, DomainError> {
-        let Value::Array(items) = &value else {
-            return Err(DomainError::invalid(
-                "sources",
-                "must be an array of objects",
-            ));
-        };
-        if let Some(i) = items.iter().position(|item| !item.is_object()) {
-            return Err(DomainError::invalid(
-                format!("sources[{i}]"),
-                "must be an object",
-            ));
-        }
-        checked_json("sources", &value, Self::MAX_BYTES).map(Self)
+        let raw = to_raw("sources", &value)?;
+        Self::check(&raw)?;
+        Ok(Self(raw))
     }
 
     /// Accepts stored JSON text under the same rules as [`Sources::parse`], checked in one
     /// pass that builds no tree.
     pub fn from_json(raw: &RawValue) -> Result<Self, DomainError> {
-        let shape =
-            json::measure(raw.get()).map_err(|e| DomainError::invalid("sources", e.to_string()))?;
+        Self::check(raw)?;
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// The rules, on JSON text.
+    fn check(raw: &RawValue) -> Result<(), DomainError> {
+        let shape = measure("sources", raw)?;
         if shape.kind != json::Kind::Array {
             return Err(DomainError::invalid(
                 "sources",
@@ -249,8 +241,7 @@ impl Sources {
                 "must be an object",
             ));
         }
-        check_limits("sources", &shape, Self::MAX_BYTES)?;
-        Ok(Self(raw.to_owned()))
+        check_limits("sources", &shape, Self::MAX_BYTES)
     }
 
     /// The citations as JSON text: compact as a client's request was serialized, or as
@@ -303,22 +294,25 @@ impl Metadata {
 
     /// Accepts an object within the size limit.
     pub fn parse(value: Value) -> Result<Self, DomainError> {
-        if !value.is_object() {
-            return Err(DomainError::invalid("metadata", "must be an object"));
-        }
-        checked_json("metadata", &value, Self::MAX_BYTES).map(Self)
+        let raw = to_raw("metadata", &value)?;
+        Self::check(&raw)?;
+        Ok(Self(raw))
     }
 
     /// Accepts stored JSON text under the same rules as [`Metadata::parse`], checked in
     /// one pass that builds no tree.
     pub fn from_json(raw: &RawValue) -> Result<Self, DomainError> {
-        let shape = json::measure(raw.get())
-            .map_err(|e| DomainError::invalid("metadata", e.to_string()))?;
+        Self::check(raw)?;
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// The rules, on JSON text.
+    fn check(raw: &RawValue) -> Result<(), DomainError> {
+        let shape = measure("metadata", raw)?;
         if shape.kind != json::Kind::Object {
             return Err(DomainError::invalid("metadata", "must be an object"));
         }
-        check_limits("metadata", &shape, Self::MAX_BYTES)?;
-        Ok(Self(raw.to_owned()))
+        check_limits("metadata", &shape, Self::MAX_BYTES)
     }
 
     /// The object as JSON text (see [`Sources::as_raw`]).
