@@ -171,7 +171,8 @@ pub struct Settings {
     )]
     pub session_cache_ttl_secs: u64,
 
-    /// Database pool size (default: 2 per core + 2, at most 32).
+    /// Database connections in all (default: 3 per core + 2, at most 32). On PostgreSQL a
+    /// quarter (at least 1) run transactions, the rest single statements.
     #[arg(long, env = "DB_MAX_CONNECTIONS", global = true)]
     pub db_max_connections: Option<u32>,
 

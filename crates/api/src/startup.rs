@@ -433,17 +433,27 @@ impl Application {
         let limits = Limits {
             max_content_bytes: settings.max_content_bytes,
         };
-        // On PostgreSQL each worker thread gets a pool of its own (see Store::lazy_pool);
-        // together they hold at most DB_MAX_CONNECTIONS (at least one each).
+        // On PostgreSQL each worker thread gets a statement pool of its own (see
+        // Store::lazy_pool); together they hold the statement share of DB_MAX_CONNECTIONS
+        // (at least one each), and the transaction pool is shared.
         let workers = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-        let per_worker = options.max_connections / u32::try_from(workers).unwrap_or(u32::MAX);
+        let per_worker =
+            options.statement_connections() / u32::try_from(workers).unwrap_or(u32::MAX);
         let worker_pools = WorkerPools::default();
         let probe_pools = worker_pools.clone();
         let probe_store = store.clone();
         let probe = Arc::new(move || {
-            let stats = probe_pools
-                .stats()
-                .unwrap_or_else(|| probe_store.pool_stats());
+            let stats = probe_pools.stats().map_or_else(
+                || probe_store.pool_stats(),
+                |workers| {
+                    let shared = probe_store.transaction_pool_stats();
+                    infra_postgres::PoolStats {
+                        size: workers.size + shared.size,
+                        idle: workers.idle + shared.idle,
+                        max: workers.max + shared.max,
+                    }
+                },
+            );
             PoolStats {
                 size: stats.size,
                 idle: stats.idle,

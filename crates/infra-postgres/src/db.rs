@@ -5,33 +5,42 @@ use domain::{StoreError, ThreadId, Timestamp, UserId};
 use sea_orm::sea_query::{Expr, ExprTrait, Query, SelectStatement, Value};
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,
-    QueryResult, QuerySelect, QueryTrait, SqliteTransactionMode, TransactionOptions,
-    TransactionTrait,
+    QueryResult, QuerySelect, QueryTrait, SqliteTransactionMode, Statement, StatementBuilder,
+    TransactionOptions, TransactionTrait,
 };
 
+use crate::direct::DirectPool;
 use crate::entity::thread;
 use crate::error::store_error;
 
-/// A pool of connections to one database, with its backend.
+/// The connections to one database, with its backend: SeaORM's pool, and on PostgreSQL the
+/// pool that single statements run on (see [`crate::direct`]).
 #[derive(Debug, Clone)]
 pub(crate) struct Db {
     conn: DatabaseConnection,
     backend: DbBackend,
+    direct: Option<DirectPool>,
 }
 
 impl Db {
-    pub(crate) fn new(conn: DatabaseConnection) -> Self {
+    pub(crate) fn new(conn: DatabaseConnection, direct: Option<DirectPool>) -> Self {
         let backend = conn.get_database_backend();
-        Self { conn, backend }
+        Self {
+            conn,
+            backend,
+            direct,
+        }
     }
 
-    /// The pool. Never handed out of the crate.
+    /// SeaORM's pool: transactions, and statements that need SeaORM's executor. Never
+    /// handed out of the crate.
     pub(crate) fn conn(&self) -> &DatabaseConnection {
         &self.conn
     }
 
-    pub(crate) fn into_conn(self) -> DatabaseConnection {
-        self.conn
+    /// The pool of single statements (PostgreSQL only).
+    pub(crate) fn direct(&self) -> Option<&DirectPool> {
+        self.direct.as_ref()
     }
 
     pub(crate) fn backend(&self) -> DbBackend {
@@ -43,10 +52,22 @@ impl Db {
         &self,
         query: &impl QueryTrait,
     ) -> Result<Vec<QueryResult>, StoreError> {
-        self.conn
-            .query_all_raw(query.build(self.backend))
-            .await
-            .map_err(store_error)
+        self.statement_rows(query.build(self.backend)).await
+    }
+
+    /// The rows one statement returns; on PostgreSQL it runs on the statement pool.
+    pub(crate) async fn statement_rows(
+        &self,
+        statement: Statement,
+    ) -> Result<Vec<QueryResult>, StoreError> {
+        match &self.direct {
+            Some(direct) => direct.rows(statement).await,
+            None => self
+                .conn
+                .query_all_raw(statement)
+                .await
+                .map_err(store_error),
+        }
     }
 
     /// The first row a query returns, if any.
@@ -54,10 +75,30 @@ impl Db {
         &self,
         query: &impl QueryTrait,
     ) -> Result<Option<QueryResult>, StoreError> {
-        self.conn
-            .query_one_raw(query.build(self.backend))
-            .await
-            .map_err(store_error)
+        let statement = query.build(self.backend);
+        match &self.direct {
+            Some(direct) => Ok(direct.rows(statement).await?.into_iter().next()),
+            None => self
+                .conn
+                .query_one_raw(statement)
+                .await
+                .map_err(store_error),
+        }
+    }
+
+    /// Runs one statement and returns how many rows it changed; on PostgreSQL it runs on
+    /// the statement pool.
+    pub(crate) async fn execute(&self, query: &impl StatementBuilder) -> Result<u64, StoreError> {
+        let statement = self.backend.build(query);
+        match &self.direct {
+            Some(direct) => direct.execute(statement).await,
+            None => self
+                .conn
+                .execute_raw(statement)
+                .await
+                .map(|done| done.rows_affected())
+                .map_err(store_error),
+        }
     }
 
     /// A timestamp as a bind value.
@@ -127,21 +168,17 @@ pub(crate) fn owned_thread(user: &UserId, thread: ThreadId) -> SelectStatement {
 }
 
 /// Whether the user has this thread.
-pub(crate) async fn thread_exists<C: ConnectionTrait>(
-    conn: &C,
+pub(crate) async fn thread_exists(
+    db: &Db,
     user: &UserId,
     thread: ThreadId,
 ) -> Result<bool, StoreError> {
-    let found = thread::Entity::find()
+    let select = thread::Entity::find()
         .select_only()
         .column(thread::Column::Id)
         .filter(Expr::col((thread::Entity, thread::Column::Id)).eq(*thread.as_uuid()))
-        .filter(Expr::col((thread::Entity, thread::Column::UserId)).eq(user.as_str()))
-        .into_tuple::<uuid::Uuid>()
-        .one(conn)
-        .await
-        .map_err(store_error)?;
-    Ok(found.is_some())
+        .filter(Expr::col((thread::Entity, thread::Column::UserId)).eq(user.as_str()));
+    Ok(db.row(&select).await?.is_some())
 }
 
 /// A page size as SQL can bind it (sea-query binds `LIMIT` as a signed 64-bit integer).

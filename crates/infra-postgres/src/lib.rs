@@ -54,6 +54,7 @@
 pub mod better_auth;
 mod convert;
 mod db;
+mod direct;
 mod entity;
 mod error;
 mod messages;

@@ -194,14 +194,12 @@ impl SeaOrmMessageRepository {
         }
         sql.push_str(APPEND_TAIL);
         let rows = db
-            .conn()
-            .query_all_raw(Statement::from_sql_and_values(
+            .statement_rows(Statement::from_sql_and_values(
                 DbBackend::Postgres,
                 sql,
                 values,
             ))
-            .await
-            .map_err(store_error)?;
+            .await?;
         // No row: the thread is missing or another user's (the UPDATE matched nothing).
         let Some(row) = rows.first() else {
             return Err(StoreError::NotFound);
@@ -295,7 +293,7 @@ impl MessageRepository for SeaOrmMessageRepository {
             i64::try_from(messages.len()).ok(),
         ) else {
             // Nothing to append: only the thread has to exist.
-            return if thread_exists(db.conn(), user, thread).await? {
+            return if thread_exists(db, user, thread).await? {
                 Ok(messages)
             } else {
                 Err(StoreError::NotFound)
@@ -432,7 +430,7 @@ impl MessageRepository for SeaOrmMessageRepository {
         let select = select.limit(sql_limit(query.limit));
         let rows = db.rows(&select).await?;
         // An empty page needs one more look: an empty thread, or no thread at all?
-        if rows.is_empty() && !thread_exists(db.conn(), user, thread).await? {
+        if rows.is_empty() && !thread_exists(db, user, thread).await? {
             return Err(StoreError::NotFound);
         }
         messages_from_rows(&rows)

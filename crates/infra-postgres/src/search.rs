@@ -22,7 +22,7 @@ use domain::{
     UserId,
 };
 use sea_orm::sea_query::Value;
-use sea_orm::{ConnectionTrait, DbBackend, IdenStatic, QueryResult, Statement};
+use sea_orm::{DbBackend, IdenStatic, QueryResult, Statement};
 
 use crate::convert::{MESSAGE_COLUMNS, message_from_row};
 use crate::db::{Db, sql_limit};
@@ -275,11 +275,7 @@ impl SearchRepository for SeaOrmSearchRepository {
             DbBackend::Postgres => postgres_statement(db, user, &request),
             _ => sqlite_statement(db, user, &request),
         };
-        let rows = db
-            .conn()
-            .query_all_raw(statement)
-            .await
-            .map_err(store_error)?;
+        let rows = db.statement_rows(statement).await?;
         rows.iter().map(hit_from_row).collect()
     }
 }

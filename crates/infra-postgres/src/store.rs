@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use domain::{MessageRepository, SearchRepository, StoreError, ThreadRepository};
-use futures::FutureExt as _;
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
 
 use crate::db::Db;
+use crate::direct::{DirectOptions, DirectPool};
 use crate::error::{CreateDirectory, UnsupportedUrl, store_error};
 use crate::{SeaOrmMessageRepository, SeaOrmSearchRepository, SeaOrmThreadRepository};
 
@@ -52,7 +52,10 @@ impl Backend {
 /// Connection pool settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StoreOptions {
-    /// Most connections the pool opens (at least 1 is used).
+    /// Most connections the store opens. On PostgreSQL they are split between the pool of
+    /// single statements (every read, the append, most writes; see
+    /// [`StoreOptions::statement_connections`]) and the pool of transactions
+    /// ([`StoreOptions::transaction_connections`]). At least 1 per pool is used.
     pub max_connections: u32,
     /// How long a query waits for a free connection before failing with
     /// [`StoreError::Unavailable`]. On SQLite this is also the busy timeout: how long a
@@ -71,15 +74,32 @@ impl StoreOptions {
     /// Cap of the default pool size; beyond it more connections rarely help one instance.
     pub const MAX_DEFAULT_CONNECTIONS: u32 = 32;
 
-    /// `2 * cores + 2`, at most [`StoreOptions::MAX_DEFAULT_CONNECTIONS`]: enough to keep
-    /// every core busy while other queries wait on the network or on locks.
+    /// `3 * cores + 2`, at most [`StoreOptions::MAX_DEFAULT_CONNECTIONS`]: on PostgreSQL
+    /// `2 * cores + 2` of them for single statements, enough to keep every core busy while
+    /// other statements wait on the network or on locks, and a quarter for transactions.
     pub fn default_max_connections() -> u32 {
         let cores = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
         let cores = u32::try_from(cores).unwrap_or(u32::MAX);
         cores
-            .saturating_mul(2)
+            .saturating_mul(3)
             .saturating_add(2)
             .min(Self::MAX_DEFAULT_CONNECTIONS)
+    }
+
+    /// PostgreSQL: the connections of the pool that runs transactions (message edits and
+    /// deletes, batches of more than 1,000 messages) and migrations: a quarter of
+    /// `max_connections`, at least 1.
+    pub fn transaction_connections(&self) -> u32 {
+        (self.max_connections / 4).max(1)
+    }
+
+    /// PostgreSQL: the connections of the pool that runs single statements (see
+    /// `Store`): `max_connections` less [`StoreOptions::transaction_connections`], at
+    /// least 1.
+    pub fn statement_connections(&self) -> u32 {
+        self.max_connections
+            .saturating_sub(self.transaction_connections())
+            .max(1)
     }
 }
 
@@ -105,15 +125,21 @@ pub struct PoolStats {
     pub max: u32,
 }
 
-/// A connection pool to PostgreSQL or SQLite and the repositories over it.
+/// Connection pools to PostgreSQL or SQLite and the repositories over them.
 ///
-/// Cheap to clone (the pool is shared). The repositories it hands out keep the pool alive;
-/// [`Store::close`] closes it for all of them.
+/// On PostgreSQL, statements that stand alone (every read, the append, thread writes) run
+/// on a pool that hands connections back without a round trip to the database, and
+/// transactions on SeaORM's pool; SQLite has SeaORM's pool only. Cheap to clone (the pools
+/// are shared). The repositories it hands out keep the pools alive; [`Store::close`] closes
+/// them for all of them.
 #[derive(Debug, Clone)]
 pub struct Store {
     db: Db,
-    /// How the pool was opened, for [`Store::lazy_pool`].
-    connect: ConnectOptions,
+    /// How the statement pool's connections are opened (PostgreSQL), for
+    /// [`Store::lazy_pool`].
+    direct: Option<DirectOptions>,
+    /// Whether the transaction pool is another store's (see [`Store::lazy_pool`]).
+    shares_transactions: bool,
 }
 
 impl Store {
@@ -134,8 +160,12 @@ impl Store {
         let backend =
             Backend::from_url(url).ok_or_else(|| StoreError::unexpected(UnsupportedUrl))?;
         let mut connect = ConnectOptions::new(url.trim_start());
+        let seaorm_connections = match backend {
+            Backend::Postgres => options.transaction_connections(),
+            Backend::Sqlite => options.max_connections.max(1),
+        };
         connect
-            .max_connections(options.max_connections.max(1))
+            .max_connections(seaorm_connections)
             .acquire_timeout(options.acquire_timeout)
             .connect_timeout(options.connect_timeout)
             // sqlx pings every connection it hands out by default: one more round trip per
@@ -168,37 +198,44 @@ impl Store {
                 });
             }
         }
-        let conn = Database::connect(connect.clone())
-            .await
-            .map_err(store_error)?;
+        let conn = Database::connect(connect).await.map_err(store_error)?;
+        let (direct, pool) = match backend {
+            Backend::Postgres => {
+                let direct = DirectOptions::new(
+                    url.trim_start(),
+                    options.statement_timeout,
+                    options.acquire_timeout,
+                    options.connect_timeout,
+                )?;
+                let pool = DirectPool::new(&direct, options.statement_connections())?;
+                (Some(direct), Some(pool))
+            }
+            Backend::Sqlite => (None, None),
+        };
         tracing::debug!(backend = backend.as_str(), "connected to the database");
         Ok(Self {
-            db: Db::new(conn),
-            connect,
+            db: Db::new(conn, pool),
+            direct,
+            shares_transactions: false,
         })
     }
 
-    /// Another pool to the same PostgreSQL database with the same settings and at most
-    /// `max_connections`, which opens its connections on first use, from the task that
-    /// needs one. The HTTP server gives each of its worker threads one, so that every
-    /// connection is driven by the thread that uses it: a connection opened on one
-    /// thread's event loop and used from another's costs a wake-up of both per query.
+    /// The same store with a statement pool of its own, of at most `max_connections`, which
+    /// opens its connections on first use, from the task that needs one; the transaction
+    /// pool stays shared. The HTTP server gives each of its worker threads one, so that
+    /// every connection a request uses is driven by the thread that serves the request: a
+    /// connection opened on one thread's event loop and used from another's costs a
+    /// wake-up of both per statement.
     ///
     /// `None` for SQLite (its connections do blocking I/O on threads of their own, and an
-    /// in-memory database lives only as long as its one pool) or when the pool cannot be
-    /// made without waiting (it never waits when lazy).
+    /// in-memory database lives only as long as its one pool).
     pub fn lazy_pool(&self, max_connections: u32) -> Option<Self> {
-        if self.db.backend() != DbBackend::Postgres {
-            return None;
-        }
-        let mut connect = self.connect.clone();
-        connect
-            .max_connections(max_connections.max(1))
-            .connect_lazy(true);
-        let conn = Database::connect(connect.clone()).now_or_never()?.ok()?;
+        let direct = self.direct.as_ref()?;
+        let pool = DirectPool::new(direct, max_connections).ok()?;
         Some(Self {
-            db: Db::new(conn),
-            connect,
+            db: Db::new(self.db.conn().clone(), Some(pool)),
+            direct: Some(direct.clone()),
+            shares_transactions: true,
         })
     }
 
@@ -241,13 +278,39 @@ impl Store {
     /// out earlier fail with `Unavailable` afterwards. A failure to close cleanly is
     /// logged, not returned: there is nothing left for the caller to do about it.
     pub async fn close(self) {
-        if let Err(err) = self.db.into_conn().close().await {
+        if let Some(direct) = self.db.direct() {
+            direct.close();
+        }
+        if let Err(err) = self.db.conn().clone().close().await {
             tracing::warn!(error = %err, "closing the database pool failed");
         }
     }
 
-    /// The pool's current numbers, for metrics.
+    /// The current numbers of this store's pools added up, for metrics: the statement pool,
+    /// and the transaction pool unless it is shared with the store this one was made from
+    /// (see [`Store::lazy_pool`]; [`Store::transaction_pool_stats`] counts it there).
     pub fn pool_stats(&self) -> PoolStats {
+        let mut stats = if self.shares_transactions {
+            PoolStats {
+                size: 0,
+                idle: 0,
+                max: 0,
+            }
+        } else {
+            self.transaction_pool_stats()
+        };
+        if let Some(direct) = self.db.direct() {
+            let (size, idle, max) = direct.stats();
+            stats.size += size;
+            stats.idle += idle;
+            stats.max += max;
+        }
+        stats
+    }
+
+    /// The current numbers of SeaORM's pool alone: on PostgreSQL the transaction pool, on
+    /// SQLite the only one.
+    pub fn transaction_pool_stats(&self) -> PoolStats {
         let conn = self.db.conn();
         let (size, idle, max) = match self.db.backend() {
             DbBackend::Postgres => {

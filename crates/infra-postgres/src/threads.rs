@@ -41,7 +41,7 @@ impl SeaOrmThreadRepository {
     /// After a conditional update matched no row: was the thread missing, or its version
     /// not among the expected ones?
     async fn missing_or_mismatch(&self, user: &UserId, id: ThreadId) -> StoreError {
-        match thread_exists(self.db.conn(), user, id).await {
+        match thread_exists(&self.db, user, id).await {
             Ok(true) => StoreError::VersionMismatch,
             Ok(false) => StoreError::NotFound,
             Err(err) => err,
@@ -83,7 +83,7 @@ impl ThreadRepository for SeaOrmThreadRepository {
             ])
             .map_err(StoreError::unexpected)?
             .to_owned();
-        db.conn().execute(&insert).await.map_err(store_error)?;
+        db.execute(&insert).await?;
         Ok(())
     }
 
@@ -181,7 +181,11 @@ impl ThreadRepository for SeaOrmThreadRepository {
             update.and_where(Expr::col(Column::Version).is_in(versions.iter().map(Version::get)));
         }
         update.returning(Query::returning().columns(THREAD_COLUMNS));
-        let row = db.conn().query_one(&update).await.map_err(store_error)?;
+        let row = db
+            .statement_rows(db.backend().build(&update))
+            .await?
+            .into_iter()
+            .next();
         match row {
             Some(row) => thread_from_row(&row),
             None if expected.is_some() => Err(self.missing_or_mismatch(user, id).await),
@@ -196,8 +200,7 @@ impl ThreadRepository for SeaOrmThreadRepository {
             .from_table(thread::Entity)
             .and_where(Self::scope(user, id))
             .to_owned();
-        let result = self.db.conn().execute(&delete).await.map_err(store_error)?;
-        if result.rows_affected() == 0 {
+        if self.db.execute(&delete).await? == 0 {
             return Err(StoreError::NotFound);
         }
         Ok(())
@@ -208,8 +211,7 @@ impl ThreadRepository for SeaOrmThreadRepository {
             .from_table(thread::Entity)
             .and_where(Expr::col((thread::Entity, Column::UserId)).eq(user.as_str()))
             .to_owned();
-        let result = self.db.conn().execute(&delete).await.map_err(store_error)?;
-        Ok(result.rows_affected())
+        self.db.execute(&delete).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -1,0 +1,317 @@
+//! PostgreSQL connections for single statements, pooled without a round trip on release.
+//!
+//! sqlx's pool tests every connection when it goes back to the pool: it sends `Sync` and
+//! waits for PostgreSQL's `ReadyForQuery` (there is no setting for it). For a request that
+//! runs one statement that is a second round trip, a second wake-up of the PostgreSQL
+//! backend and of the worker thread, and a connection held busy meanwhile: about 7 % of
+//! the append throughput on two cores (docs/benchmarks.md). Single statements outside a
+//! transaction therefore run on connections pooled by deadpool, which hands a connection
+//! back without any I/O. Transactions keep SeaORM's pool: a transaction dropped half-way
+//! must be rolled back before its connection is reused, which is what sqlx's release test
+//! does.
+//!
+//! A connection is tested (the same `Sync` round trip) before it is handed out again only
+//! when that can matter: after a statement that did not finish (an error, or a request
+//! cancelled while waiting for PostgreSQL's answer; the test also reads what was left
+//! unread), or after it sat idle for [`PING_IF_IDLE_FOR`] (a restart, a proxy or a firewall
+//! may have cut it). A test that fails drops the connection and another one is opened.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use deadpool::Runtime;
+use deadpool::managed::{self, Metrics, Pool, PoolError, RecycleResult, TimeoutType};
+use domain::StoreError;
+use sea_orm::sqlx::postgres::{PgConnectOptions, PgConnection, PgRow};
+use sea_orm::sqlx::{self, ConnectOptions as _, Connection as _};
+use sea_orm::{DbErr, QueryResult, RuntimeErr, Statement, Values};
+use sea_query_sqlx::SqlxValues;
+
+use crate::error::store_error;
+use crate::store::PING_IF_IDLE_FOR;
+
+/// How the connections of a [`DirectPool`] are opened.
+#[derive(Debug, Clone)]
+pub(crate) struct DirectOptions {
+    connect: PgConnectOptions,
+    acquire_timeout: Duration,
+    connect_timeout: Duration,
+}
+
+impl DirectOptions {
+    /// The options of `url` with the service's application name and, when given, the
+    /// `statement_timeout` every statement runs under.
+    pub(crate) fn new(
+        url: &str,
+        statement_timeout: Option<Duration>,
+        acquire_timeout: Duration,
+        connect_timeout: Duration,
+    ) -> Result<Self, StoreError> {
+        let mut connect = PgConnectOptions::from_str(url)
+            .map_err(StoreError::unexpected)?
+            .application_name("chat-history")
+            // Statements are traced by the repositories' callers; sqlx would log each one.
+            .disable_statement_logging();
+        if let Some(timeout) = statement_timeout {
+            let millis = timeout.as_millis().max(1);
+            connect = connect.options([("statement_timeout", format!("{millis}ms"))]);
+        }
+        Ok(Self {
+            connect,
+            acquire_timeout,
+            connect_timeout,
+        })
+    }
+}
+
+/// One pooled connection and whether its last statement ran to the end.
+#[derive(Debug)]
+pub(crate) struct DirectConnection {
+    conn: PgConnection,
+    /// False from the moment a statement is sent until its last row has been read.
+    settled: bool,
+}
+
+/// Opens and tests the connections of a [`DirectPool`].
+#[derive(Debug)]
+pub(crate) struct Manager {
+    connect: PgConnectOptions,
+}
+
+impl managed::Manager for Manager {
+    type Type = DirectConnection;
+    type Error = sqlx::Error;
+
+    async fn create(&self) -> Result<DirectConnection, sqlx::Error> {
+        let conn = PgConnection::connect_with(&self.connect).await?;
+        Ok(DirectConnection {
+            conn,
+            settled: true,
+        })
+    }
+
+    async fn recycle(
+        &self,
+        conn: &mut DirectConnection,
+        metrics: &Metrics,
+    ) -> RecycleResult<sqlx::Error> {
+        if !conn.settled || metrics.last_used() >= PING_IF_IDLE_FOR {
+            conn.conn.ping().await?;
+            conn.settled = true;
+        }
+        Ok(())
+    }
+}
+
+/// A pool of PostgreSQL connections for single statements; see the module documentation.
+/// Cheap to clone (the pool is shared). Opens its connections on first use.
+#[derive(Clone)]
+pub(crate) struct DirectPool {
+    pool: Pool<Manager>,
+}
+
+impl std::fmt::Debug for DirectPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DirectPool")
+            .field("status", &self.pool.status())
+            .finish_non_exhaustive()
+    }
+}
+
+impl DirectPool {
+    /// A pool of at most `max_connections` (at least 1); no connection is opened yet.
+    pub(crate) fn new(options: &DirectOptions, max_connections: u32) -> Result<Self, StoreError> {
+        let max = usize::try_from(max_connections.max(1)).unwrap_or(usize::MAX);
+        let pool = Pool::builder(Manager {
+            connect: options.connect.clone(),
+        })
+        .max_size(max)
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(options.acquire_timeout))
+        .create_timeout(Some(options.connect_timeout))
+        .recycle_timeout(Some(options.connect_timeout))
+        .build()
+        .map_err(StoreError::unexpected)?;
+        Ok(Self { pool })
+    }
+
+    /// Runs one statement and returns its rows.
+    ///
+    /// # Errors
+    /// As [`store_error`] classifies them: `Unavailable` when no connection could be had
+    /// within the acquire timeout or PostgreSQL cannot be reached, `AlreadyExists` for a
+    /// unique violation, `Unexpected` otherwise.
+    pub(crate) async fn rows(&self, statement: Statement) -> Result<Vec<QueryResult>, StoreError> {
+        let mut conn = self.pool.get().await.map_err(pool_error)?;
+        let values = statement.values.unwrap_or(Values(Vec::new()));
+        conn.settled = false;
+        let rows: Vec<PgRow> =
+            sqlx::query_with(sqlx::AssertSqlSafe(statement.sql), SqlxValues(values))
+                .fetch_all(&mut conn.conn)
+                .await
+                .map_err(|err| store_error(DbErr::Query(RuntimeErr::SqlxError(err.into()))))?;
+        conn.settled = true;
+        Ok(rows.into_iter().map(QueryResult::from).collect())
+    }
+
+    /// Runs one statement and returns how many rows it changed.
+    ///
+    /// # Errors
+    /// As for [`DirectPool::rows`].
+    pub(crate) async fn execute(&self, statement: Statement) -> Result<u64, StoreError> {
+        let mut conn = self.pool.get().await.map_err(pool_error)?;
+        let values = statement.values.unwrap_or(Values(Vec::new()));
+        conn.settled = false;
+        let done = sqlx::query_with(sqlx::AssertSqlSafe(statement.sql), SqlxValues(values))
+            .execute(&mut conn.conn)
+            .await
+            .map_err(|err| store_error(DbErr::Exec(RuntimeErr::SqlxError(err.into()))))?;
+        conn.settled = true;
+        Ok(done.rows_affected())
+    }
+
+    /// Connections open, connections not in use, most connections.
+    pub(crate) fn stats(&self) -> (u32, u32, u32) {
+        let status = self.pool.status();
+        let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        (
+            count(status.size),
+            count(status.available),
+            count(status.max_size),
+        )
+    }
+
+    /// Refuses new statements and closes the connections not in use; those in use close
+    /// when their statement ends.
+    pub(crate) fn close(&self) {
+        self.pool.close();
+    }
+}
+
+/// A failure to get a connection: waiting too long, a connection that cannot be opened or
+/// a closed pool all mean "try again later".
+fn pool_error(err: PoolError<sqlx::Error>) -> StoreError {
+    match err {
+        PoolError::Backend(err) => store_error(DbErr::Conn(RuntimeErr::SqlxError(err.into()))),
+        PoolError::Timeout(TimeoutType::Wait) => {
+            store_error(DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout))
+        }
+        PoolError::Timeout(_) | PoolError::Closed => store_error(DbErr::ConnectionAcquire(
+            sea_orm::ConnAcquireErr::ConnectionClosed,
+        )),
+        PoolError::NoRuntimeSpecified | PoolError::PostCreateHook(_) => {
+            StoreError::unexpected(DirectPoolMisconfigured)
+        }
+    }
+}
+
+/// The pool was built without what it needs (a programming error).
+#[derive(Debug, thiserror::Error)]
+#[error("the PostgreSQL statement pool is misconfigured")]
+struct DirectPoolMisconfigured;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::{DbBackend, TryGetable as _};
+
+    /// The PostgreSQL server of the tests (no database of its own is needed here).
+    fn url() -> String {
+        std::env::var("TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+    }
+
+    fn new_pool(max: u32) -> DirectPool {
+        let options = DirectOptions::new(
+            &url(),
+            None,
+            Duration::from_secs(30),
+            Duration::from_secs(30),
+        )
+        .expect("options");
+        DirectPool::new(&options, max).expect("pool")
+    }
+
+    fn statement(sql: &str) -> Statement {
+        Statement::from_string(DbBackend::Postgres, sql)
+    }
+
+    async fn number(pool: &DirectPool, sql: &str) -> i32 {
+        let rows = pool.rows(statement(sql)).await.expect("rows");
+        assert_eq!(rows.len(), 1, "{sql}");
+        i32::try_get_by(&rows[0], 0).expect("an int")
+    }
+
+    async fn backend_pid(pool: &DirectPool) -> i32 {
+        number(pool, "SELECT pg_backend_pid()").await
+    }
+
+    #[tokio::test]
+    async fn a_connection_goes_back_to_the_pool_and_is_used_again() {
+        let pool = new_pool(1);
+        let first = backend_pid(&pool).await;
+        assert_eq!(backend_pid(&pool).await, first);
+        assert_eq!(pool.stats(), (1, 1, 1));
+    }
+
+    #[tokio::test]
+    async fn a_statement_abandoned_while_running_does_not_leak_into_the_next() {
+        let pool = new_pool(1);
+        let pid = backend_pid(&pool).await;
+        // The request is dropped while PostgreSQL still runs its statement (a client that
+        // went away): the connection goes back to the pool with an answer still to come.
+        let abandoned = tokio::time::timeout(
+            Duration::from_millis(100),
+            pool.rows(statement("SELECT 41 AS n FROM pg_sleep(1)")),
+        )
+        .await;
+        assert!(abandoned.is_err(), "the statement was expected to be cut short");
+        // The same connection answers the next statement with that statement's rows.
+        assert_eq!(number(&pool, "SELECT 42").await, 42);
+        assert_eq!(backend_pid(&pool).await, pid);
+    }
+
+    #[tokio::test]
+    async fn a_failed_statement_leaves_the_connection_usable() {
+        let pool = new_pool(1);
+        let err = pool
+            .rows(statement("SELECT 1 / 0"))
+            .await
+            .expect_err("division by zero");
+        assert!(matches!(err, StoreError::Unexpected(_)), "{err:?}");
+        assert_eq!(number(&pool, "SELECT 7").await, 7);
+        let changed = pool
+            .execute(statement("SELECT 1 UNION ALL SELECT 2"))
+            .await
+            .expect("execute");
+        assert_eq!(changed, 2);
+    }
+
+    #[tokio::test]
+    async fn a_connection_closed_by_the_server_is_replaced() {
+        let pool = new_pool(1);
+        let pid = backend_pid(&pool).await;
+        // Another session ends this connection's backend and waits until it is gone.
+        new_pool(1)
+            .rows(statement(&format!("SELECT pg_terminate_backend({pid}, 30000)")))
+            .await
+            .expect("terminate");
+        // The first statement after the cut may fail (the pool learns of it then), never
+        // more than that one, and it fails as "unavailable" (503), not as a bug.
+        match pool.rows(statement("SELECT 1")).await {
+            Ok(_) => {}
+            Err(err) => assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}"),
+        }
+        let replaced = backend_pid(&pool).await;
+        assert_ne!(replaced, pid);
+    }
+
+    #[tokio::test]
+    async fn a_closed_pool_answers_unavailable() {
+        let pool = new_pool(1);
+        backend_pid(&pool).await;
+        pool.close();
+        let err = pool.rows(statement("SELECT 1")).await.expect_err("closed");
+        assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    }
+}
