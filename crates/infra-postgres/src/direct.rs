@@ -265,7 +265,10 @@ mod tests {
             pool.rows(statement("SELECT 41 AS n FROM pg_sleep(1)")),
         )
         .await;
-        assert!(abandoned.is_err(), "the statement was expected to be cut short");
+        assert!(
+            abandoned.is_err(),
+            "the statement was expected to be cut short"
+        );
         // The same connection answers the next statement with that statement's rows.
         assert_eq!(number(&pool, "SELECT 42").await, 42);
         assert_eq!(backend_pid(&pool).await, pid);
@@ -293,7 +296,9 @@ mod tests {
         let pid = backend_pid(&pool).await;
         // Another session ends this connection's backend and waits until it is gone.
         new_pool(1)
-            .rows(statement(&format!("SELECT pg_terminate_backend({pid}, 30000)")))
+            .rows(statement(&format!(
+                "SELECT pg_terminate_backend({pid}, 30000)"
+            )))
             .await
             .expect("terminate");
         // The first statement after the cut may fail (the pool learns of it then), never
