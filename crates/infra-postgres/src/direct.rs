@@ -15,12 +15,16 @@
 //! cancelled while waiting for PostgreSQL's answer; the test also reads what was left
 //! unread), or after it sat idle for [`PING_IF_IDLE_FOR`] (a restart, a proxy or a firewall
 //! may have cut it). A test that fails drops the connection and another one is opened.
+//! A connection older than [`MAX_LIFETIME`] is closed instead of being reused (as sqlx's
+//! pool does), so that a backend's caches do not grow for ever and a server moved behind
+//! the same name is reached again. Idle connections stay open; a pool holds at most its
+//! share of `DB_MAX_CONNECTIONS`.
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use deadpool::Runtime;
-use deadpool::managed::{self, Metrics, Pool, PoolError, RecycleResult, TimeoutType};
+use deadpool::managed::{self, Metrics, Pool, PoolError, RecycleError, RecycleResult, TimeoutType};
 use domain::StoreError;
 use sea_orm::sqlx::postgres::{PgConnectOptions, PgConnection, PgRow};
 use sea_orm::sqlx::{self, ConnectOptions as _, Connection as _};
@@ -30,12 +34,16 @@ use sea_query_sqlx::SqlxValues;
 use crate::error::store_error;
 use crate::store::PING_IF_IDLE_FOR;
 
+/// Connections older than this are replaced when they are next needed (sqlx's default).
+pub(crate) const MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
+
 /// How the connections of a [`DirectPool`] are opened.
 #[derive(Debug, Clone)]
 pub(crate) struct DirectOptions {
     connect: PgConnectOptions,
     acquire_timeout: Duration,
     connect_timeout: Duration,
+    max_lifetime: Duration,
 }
 
 impl DirectOptions {
@@ -60,6 +68,7 @@ impl DirectOptions {
             connect,
             acquire_timeout,
             connect_timeout,
+            max_lifetime: MAX_LIFETIME,
         })
     }
 }
@@ -76,6 +85,7 @@ pub(crate) struct DirectConnection {
 #[derive(Debug)]
 pub(crate) struct Manager {
     connect: PgConnectOptions,
+    max_lifetime: Duration,
 }
 
 impl managed::Manager for Manager {
@@ -95,6 +105,11 @@ impl managed::Manager for Manager {
         conn: &mut DirectConnection,
         metrics: &Metrics,
     ) -> RecycleResult<sqlx::Error> {
+        if metrics.age() >= self.max_lifetime {
+            return Err(RecycleError::message(
+                "the connection reached its maximum lifetime",
+            ));
+        }
         if !conn.settled || metrics.last_used() >= PING_IF_IDLE_FOR {
             conn.conn.ping().await?;
             conn.settled = true;
@@ -124,6 +139,7 @@ impl DirectPool {
         let max = usize::try_from(max_connections.max(1)).unwrap_or(usize::MAX);
         let pool = Pool::builder(Manager {
             connect: options.connect.clone(),
+            max_lifetime: options.max_lifetime,
         })
         .max_size(max)
         .runtime(Runtime::Tokio1)
@@ -222,14 +238,17 @@ mod tests {
     }
 
     fn new_pool(max: u32) -> DirectPool {
-        let options = DirectOptions::new(
+        DirectPool::new(&options(), max).expect("pool")
+    }
+
+    fn options() -> DirectOptions {
+        DirectOptions::new(
             &url(),
             None,
             Duration::from_secs(30),
             Duration::from_secs(30),
         )
-        .expect("options");
-        DirectPool::new(&options, max).expect("pool")
+        .expect("options")
     }
 
     fn statement(sql: &str) -> Statement {
@@ -251,6 +270,18 @@ mod tests {
         let pool = new_pool(1);
         let first = backend_pid(&pool).await;
         assert_eq!(backend_pid(&pool).await, first);
+        assert_eq!(pool.stats(), (1, 1, 1));
+    }
+
+    #[tokio::test]
+    async fn a_connection_past_its_lifetime_is_replaced_when_next_needed() {
+        let options = DirectOptions {
+            max_lifetime: Duration::ZERO,
+            ..options()
+        };
+        let pool = DirectPool::new(&options, 1).expect("pool");
+        let first = backend_pid(&pool).await;
+        assert_ne!(backend_pid(&pool).await, first);
         assert_eq!(pool.stats(), (1, 1, 1));
     }
 
