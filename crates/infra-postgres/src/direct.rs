@@ -17,8 +17,9 @@
 //! may have cut it). A test that fails drops the connection and another one is opened.
 //! A connection older than [`MAX_LIFETIME`] is closed instead of being reused (as sqlx's
 //! pool does), so that a backend's caches do not grow for ever and a server moved behind
-//! the same name is reached again. Idle connections stay open; a pool holds at most its
-//! share of `DB_MAX_CONNECTIONS`.
+//! the same name is reached again. A connection unused for [`IDLE_TIMEOUT`] is closed by
+//! a background task of the pool (as sqlx's pool does), so that a burst does not keep its
+//! connections open.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -37,6 +38,12 @@ use crate::store::PING_IF_IDLE_FOR;
 /// Connections older than this are replaced when they are next needed (sqlx's default).
 pub(crate) const MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
 
+/// Connections unused for this long are closed (sqlx's default).
+pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+
+/// How often a pool looks for connections idle for longer than its idle timeout.
+const REAP_EVERY: Duration = Duration::from_secs(60);
+
 /// How the connections of a [`DirectPool`] are opened.
 #[derive(Debug, Clone)]
 pub(crate) struct DirectOptions {
@@ -44,6 +51,7 @@ pub(crate) struct DirectOptions {
     acquire_timeout: Duration,
     connect_timeout: Duration,
     max_lifetime: Duration,
+    idle_timeout: Duration,
 }
 
 impl DirectOptions {
@@ -69,6 +77,7 @@ impl DirectOptions {
             acquire_timeout,
             connect_timeout,
             max_lifetime: MAX_LIFETIME,
+            idle_timeout: IDLE_TIMEOUT,
         })
     }
 }
@@ -123,6 +132,7 @@ impl managed::Manager for Manager {
 #[derive(Clone)]
 pub(crate) struct DirectPool {
     pool: Pool<Manager>,
+    idle_timeout: Duration,
 }
 
 impl std::fmt::Debug for DirectPool {
@@ -134,7 +144,9 @@ impl std::fmt::Debug for DirectPool {
 }
 
 impl DirectPool {
-    /// A pool of at most `max_connections` (at least 1); no connection is opened yet.
+    /// A pool of at most `max_connections` (at least 1); no connection is opened yet. When
+    /// called from a Tokio runtime (always, in the service), a task on that runtime closes
+    /// idle connections until the pool is dropped or closed.
     pub(crate) fn new(options: &DirectOptions, max_connections: u32) -> Result<Self, StoreError> {
         let max = usize::try_from(max_connections.max(1)).unwrap_or(usize::MAX);
         let pool = Pool::builder(Manager {
@@ -148,7 +160,51 @@ impl DirectPool {
         .recycle_timeout(Some(options.connect_timeout))
         .build()
         .map_err(StoreError::unexpected)?;
-        Ok(Self { pool })
+        let direct = Self {
+            pool,
+            idle_timeout: options.idle_timeout,
+        };
+        direct.reap_in_background();
+        Ok(direct)
+    }
+
+    fn reap_in_background(&self) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        // The task holds the pool weakly: dropping the last handle ends it.
+        let weak = self.pool.weak();
+        let idle_timeout = self.idle_timeout;
+        runtime.spawn(async move {
+            let mut every = tokio::time::interval(REAP_EVERY);
+            every.tick().await;
+            loop {
+                every.tick().await;
+                let Some(pool) = weak.upgrade() else { break };
+                if pool.is_closed() {
+                    break;
+                }
+                Self { pool, idle_timeout }.close_idle().await;
+            }
+        });
+    }
+
+    /// Closes the connections not in use that have been idle for the idle timeout or
+    /// longer, and returns how many.
+    pub(crate) async fn close_idle(&self) -> usize {
+        let idle_timeout = self.idle_timeout;
+        let removed = self
+            .pool
+            .retain(|_, metrics| metrics.last_used() < idle_timeout)
+            .removed;
+        let closed = removed.len();
+        for conn in removed {
+            // A polite goodbye (Terminate), so that PostgreSQL does not log a lost client.
+            if let Err(err) = conn.conn.close().await {
+                tracing::debug!(error = %err, "closing an idle connection failed");
+            }
+        }
+        closed
     }
 
     /// Runs one statement and returns its rows.
@@ -283,6 +339,25 @@ mod tests {
         let first = backend_pid(&pool).await;
         assert_ne!(backend_pid(&pool).await, first);
         assert_eq!(pool.stats(), (1, 1, 1));
+    }
+
+    #[tokio::test]
+    async fn idle_connections_are_closed_and_opened_again_when_needed() {
+        let options = DirectOptions {
+            idle_timeout: Duration::ZERO,
+            ..options()
+        };
+        let pool = DirectPool::new(&options, 2).expect("pool");
+        let first = backend_pid(&pool).await;
+        assert_eq!(pool.stats(), (1, 1, 2));
+        assert_eq!(pool.close_idle().await, 1);
+        assert_eq!(pool.stats(), (0, 0, 2));
+        assert_ne!(backend_pid(&pool).await, first);
+        // A connection in use is never closed under its statement.
+        let held = pool.pool.get().await.expect("a connection");
+        assert_eq!(pool.close_idle().await, 0);
+        drop(held);
+        assert_eq!(pool.close_idle().await, 1);
     }
 
     #[tokio::test]
