@@ -369,23 +369,11 @@ impl WorkerPools {
             .push(store);
     }
 
-    /// The pools' figures added up; `None` before any worker made one (or on SQLite).
+    /// The workers' statement pools' figures added up; `None` before any worker made one (or
+    /// on SQLite).
     fn stats(&self) -> Option<infra_postgres::PoolStats> {
         let pools = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        (!pools.is_empty()).then(|| {
-            pools.iter().map(Store::pool_stats).fold(
-                infra_postgres::PoolStats {
-                    size: 0,
-                    idle: 0,
-                    max: 0,
-                },
-                |sum, s| infra_postgres::PoolStats {
-                    size: sum.size + s.size,
-                    idle: sum.idle + s.idle,
-                    max: sum.max + s.max,
-                },
-            )
-        })
+        (!pools.is_empty()).then(|| pools.iter().filter_map(Store::statement_pool_stats).sum())
     }
 }
 
@@ -445,14 +433,7 @@ impl Application {
         let probe = Arc::new(move || {
             let stats = probe_pools.stats().map_or_else(
                 || probe_store.pool_stats(),
-                |workers| {
-                    let shared = probe_store.transaction_pool_stats();
-                    infra_postgres::PoolStats {
-                        size: workers.size + shared.size,
-                        idle: workers.idle + shared.idle,
-                        max: workers.max + shared.max,
-                    }
-                },
+                |workers| workers + probe_store.transaction_pool_stats(),
             );
             PoolStats {
                 size: stats.size,

@@ -75,15 +75,7 @@ impl Db {
         &self,
         query: &impl QueryTrait,
     ) -> Result<Option<QueryResult>, StoreError> {
-        let statement = query.build(self.backend);
-        match &self.direct {
-            Some(direct) => Ok(direct.rows(statement).await?.into_iter().next()),
-            None => self
-                .conn
-                .query_one_raw(statement)
-                .await
-                .map_err(store_error),
-        }
+        Ok(self.rows(query).await?.into_iter().next())
     }
 
     /// Runs one statement and returns how many rows it changed; on PostgreSQL it runs on

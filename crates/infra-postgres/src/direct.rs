@@ -27,13 +27,13 @@ use std::time::Duration;
 use deadpool::Runtime;
 use deadpool::managed::{self, Metrics, Pool, PoolError, RecycleError, RecycleResult, TimeoutType};
 use domain::StoreError;
-use sea_orm::sqlx::postgres::{PgConnectOptions, PgConnection, PgRow};
+use sea_orm::sqlx::postgres::{PgConnectOptions, PgConnection, PgRow, Postgres};
 use sea_orm::sqlx::{self, ConnectOptions as _, Connection as _};
 use sea_orm::{DbErr, QueryResult, RuntimeErr, Statement, Values};
 use sea_query_sqlx::SqlxValues;
 
 use crate::error::store_error;
-use crate::store::PING_IF_IDLE_FOR;
+use crate::store::{PING_IF_IDLE_FOR, PoolStats};
 
 /// Connections older than this are replaced when they are next needed (sqlx's default).
 pub(crate) const MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
@@ -215,13 +215,11 @@ impl DirectPool {
     /// unique violation, `Unexpected` otherwise.
     pub(crate) async fn rows(&self, statement: Statement) -> Result<Vec<QueryResult>, StoreError> {
         let mut conn = self.pool.get().await.map_err(pool_error)?;
-        let values = statement.values.unwrap_or(Values(Vec::new()));
         conn.settled = false;
-        let rows: Vec<PgRow> =
-            sqlx::query_with(sqlx::AssertSqlSafe(statement.sql), SqlxValues(values))
-                .fetch_all(&mut conn.conn)
-                .await
-                .map_err(|err| store_error(DbErr::Query(RuntimeErr::SqlxError(err.into()))))?;
+        let rows: Vec<PgRow> = bind(statement)
+            .fetch_all(&mut conn.conn)
+            .await
+            .map_err(|err| store_error(DbErr::Query(RuntimeErr::SqlxError(err.into()))))?;
         conn.settled = true;
         Ok(rows.into_iter().map(QueryResult::from).collect())
     }
@@ -232,9 +230,8 @@ impl DirectPool {
     /// As for [`DirectPool::rows`].
     pub(crate) async fn execute(&self, statement: Statement) -> Result<u64, StoreError> {
         let mut conn = self.pool.get().await.map_err(pool_error)?;
-        let values = statement.values.unwrap_or(Values(Vec::new()));
         conn.settled = false;
-        let done = sqlx::query_with(sqlx::AssertSqlSafe(statement.sql), SqlxValues(values))
+        let done = bind(statement)
             .execute(&mut conn.conn)
             .await
             .map_err(|err| store_error(DbErr::Exec(RuntimeErr::SqlxError(err.into()))))?;
@@ -243,14 +240,14 @@ impl DirectPool {
     }
 
     /// Connections open, connections not in use, most connections.
-    pub(crate) fn stats(&self) -> (u32, u32, u32) {
+    pub(crate) fn stats(&self) -> PoolStats {
         let status = self.pool.status();
         let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
-        (
-            count(status.size),
-            count(status.available),
-            count(status.max_size),
-        )
+        PoolStats {
+            size: count(status.size),
+            idle: count(status.available),
+            max: count(status.max_size),
+        }
     }
 
     /// Refuses new statements and closes the connections not in use; those in use close
@@ -258,6 +255,13 @@ impl DirectPool {
     pub(crate) fn close(&self) {
         self.pool.close();
     }
+}
+
+/// A SeaORM statement as a sqlx query, with its values bound (prepared and cached per
+/// connection by sqlx).
+fn bind(statement: Statement) -> sqlx::query::Query<'static, Postgres, SqlxValues> {
+    let values = statement.values.unwrap_or(Values(Vec::new()));
+    sqlx::query_with(sqlx::AssertSqlSafe(statement.sql), SqlxValues(values))
 }
 
 /// A failure to get a connection: waiting too long, a connection that cannot be opened or
@@ -307,6 +311,10 @@ mod tests {
         .expect("options")
     }
 
+    fn stats(size: u32, idle: u32, max: u32) -> PoolStats {
+        PoolStats { size, idle, max }
+    }
+
     fn statement(sql: &str) -> Statement {
         Statement::from_string(DbBackend::Postgres, sql)
     }
@@ -326,7 +334,7 @@ mod tests {
         let pool = new_pool(1);
         let first = backend_pid(&pool).await;
         assert_eq!(backend_pid(&pool).await, first);
-        assert_eq!(pool.stats(), (1, 1, 1));
+        assert_eq!(pool.stats(), stats(1, 1, 1));
     }
 
     #[tokio::test]
@@ -338,7 +346,7 @@ mod tests {
         let pool = DirectPool::new(&options, 1).expect("pool");
         let first = backend_pid(&pool).await;
         assert_ne!(backend_pid(&pool).await, first);
-        assert_eq!(pool.stats(), (1, 1, 1));
+        assert_eq!(pool.stats(), stats(1, 1, 1));
     }
 
     #[tokio::test]
@@ -349,9 +357,9 @@ mod tests {
         };
         let pool = DirectPool::new(&options, 2).expect("pool");
         let first = backend_pid(&pool).await;
-        assert_eq!(pool.stats(), (1, 1, 2));
+        assert_eq!(pool.stats(), stats(1, 1, 2));
         assert_eq!(pool.close_idle().await, 1);
-        assert_eq!(pool.stats(), (0, 0, 2));
+        assert_eq!(pool.stats(), stats(0, 0, 2));
         assert_ne!(backend_pid(&pool).await, first);
         // A connection in use is never closed under its statement.
         let held = pool.pool.get().await.expect("a connection");

@@ -114,8 +114,8 @@ impl Default for StoreOptions {
     }
 }
 
-/// Numbers about the connection pool at one moment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Numbers about connection pools at one moment; pools' numbers add up with `+`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PoolStats {
     /// Connections open (idle or in use).
     pub size: u32,
@@ -123,6 +123,24 @@ pub struct PoolStats {
     pub idle: u32,
     /// The most connections the pool will open.
     pub max: u32,
+}
+
+impl std::ops::Add for PoolStats {
+    type Output = Self;
+
+    fn add(self, other: Self) -> Self {
+        Self {
+            size: self.size + other.size,
+            idle: self.idle + other.idle,
+            max: self.max + other.max,
+        }
+    }
+}
+
+impl std::iter::Sum for PoolStats {
+    fn sum<I: Iterator<Item = Self>>(pools: I) -> Self {
+        pools.fold(Self::default(), std::ops::Add::add)
+    }
 }
 
 /// Connection pools to PostgreSQL or SQLite and the repositories over them.
@@ -138,8 +156,6 @@ pub struct Store {
     /// How the statement pool's connections are opened (PostgreSQL), for
     /// [`Store::lazy_pool`].
     direct: Option<DirectOptions>,
-    /// Whether the transaction pool is another store's (see [`Store::lazy_pool`]).
-    shares_transactions: bool,
 }
 
 impl Store {
@@ -216,7 +232,6 @@ impl Store {
         Ok(Self {
             db: Db::new(conn, pool),
             direct,
-            shares_transactions: false,
         })
     }
 
@@ -235,7 +250,6 @@ impl Store {
         Some(Self {
             db: Db::new(self.db.conn().clone(), Some(pool)),
             direct: Some(direct.clone()),
-            shares_transactions: true,
         })
     }
 
@@ -286,26 +300,15 @@ impl Store {
         }
     }
 
-    /// The current numbers of this store's pools added up, for metrics: the statement pool,
-    /// and the transaction pool unless it is shared with the store this one was made from
-    /// (see [`Store::lazy_pool`]; [`Store::transaction_pool_stats`] counts it there).
+    /// The current numbers of this store's pools added up, for metrics.
     pub fn pool_stats(&self) -> PoolStats {
-        let mut stats = if self.shares_transactions {
-            PoolStats {
-                size: 0,
-                idle: 0,
-                max: 0,
-            }
-        } else {
-            self.transaction_pool_stats()
-        };
-        if let Some(direct) = self.db.direct() {
-            let (size, idle, max) = direct.stats();
-            stats.size += size;
-            stats.idle += idle;
-            stats.max += max;
-        }
-        stats
+        self.transaction_pool_stats() + self.statement_pool_stats().unwrap_or_default()
+    }
+
+    /// The current numbers of the statement pool alone (PostgreSQL): the part of
+    /// [`Store::pool_stats`] that a store made by [`Store::lazy_pool`] has of its own.
+    pub fn statement_pool_stats(&self) -> Option<PoolStats> {
+        self.db.direct().map(DirectPool::stats)
     }
 
     /// The current numbers of SeaORM's pool alone: on PostgreSQL the transaction pool, on
