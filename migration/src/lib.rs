@@ -19,6 +19,7 @@ pub use sea_orm_migration::{DbErr, MigrationTrait, MigratorTrait};
 
 mod m20261124_000001_create_chat_tables;
 mod m20261126_000001_create_message_search;
+mod m20261201_000001_message_owner;
 
 /// All migrations of the chat-history schema, oldest first.
 #[derive(Debug)]
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261124_000001_create_chat_tables::Migration),
             Box::new(m20261126_000001_create_message_search::Migration),
+            Box::new(m20261201_000001_message_owner::Migration),
         ]
     }
 }
@@ -95,6 +97,7 @@ mod tests {
             [
                 "m20261124_000001_create_chat_tables",
                 "m20261126_000001_create_message_search",
+                "m20261201_000001_message_owner",
             ]
         );
         let mut sorted = names.clone();

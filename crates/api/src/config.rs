@@ -119,6 +119,17 @@ pub struct Settings {
     #[arg(long, env = "BETTER_AUTH_DATABASE_URL", global = true)]
     pub better_auth_database_url: Option<String>,
 
+    /// Most connections to BETTER_AUTH_DATABASE_URL's database, for session lookups (when
+    /// sessions are in DATABASE_URL's database they share its pool instead).
+    #[arg(
+        long,
+        env = "BETTER_AUTH_DB_MAX_CONNECTIONS",
+        default_value_t = 4,
+        value_parser = clap::value_parser!(u32).range(1..),
+        global = true
+    )]
+    pub better_auth_db_max_connections: u32,
+
     /// Better Auth's session table, if renamed in its config (`session.modelName`); may be
     /// schema-qualified (`auth.session`).
     #[arg(
@@ -171,8 +182,10 @@ pub struct Settings {
     )]
     pub session_cache_ttl_secs: u64,
 
-    /// Database connections in all (default: 3 per core + 2, at most 32). On PostgreSQL a
-    /// quarter (at least 1) run transactions, the rest single statements.
+    /// The most database connections the process holds at once (default: 3 per core + 2,
+    /// at most 32). On PostgreSQL one pool serves every request, transactions and Better
+    /// Auth session lookups in the same database included; migrations at start open their
+    /// own two.
     #[arg(long, env = "DB_MAX_CONNECTIONS", global = true)]
     pub db_max_connections: Option<u32>,
 
@@ -274,6 +287,10 @@ impl std::fmt::Debug for Settings {
             )
             .field("session_cache_ttl_secs", &self.session_cache_ttl_secs)
             .field("db_max_connections", &self.db_max_connections)
+            .field(
+                "better_auth_db_max_connections",
+                &self.better_auth_db_max_connections,
+            )
             .field("db_acquire_timeout_secs", &self.db_acquire_timeout_secs)
             .field("db_statement_timeout_secs", &self.db_statement_timeout_secs)
             .field("migrate_on_start", &self.migrate_on_start)

@@ -4,7 +4,7 @@
 use std::io;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_cors::Cors;
@@ -197,15 +197,14 @@ async fn session_store(
     settings: &Settings,
     store: &Store,
 ) -> Result<Option<Arc<dyn SessionStore>>, StartupError> {
-    let url = match &settings.better_auth_database_url {
-        Some(url) => url,
-        None if settings.better_auth_secret.is_some() && store.backend() == Backend::Postgres => {
-            &settings.database_url
-        }
-        // BETTER_AUTH_SECRET without a PostgreSQL database: the authenticator refuses it
-        // with a message naming both settings.
-        None => return Ok(None),
-    };
+    let shared = settings.better_auth_database_url.is_none()
+        && settings.better_auth_secret.is_some()
+        && store.backend() == Backend::Postgres;
+    if settings.better_auth_database_url.is_none() && !shared {
+        // JWT-only, or BETTER_AUTH_SECRET without a PostgreSQL database (the authenticator
+        // refuses that with a message naming both settings).
+        return Ok(None);
+    }
     let names = BetterAuthNames {
         session_table: settings.better_auth_session_table.clone(),
         token_column: settings.better_auth_session_token_column.clone(),
@@ -215,13 +214,21 @@ async fn session_store(
     names
         .validate()
         .map_err(|e| StartupError::Auth(e.to_string()))?;
+    let url = settings
+        .better_auth_database_url
+        .as_deref()
+        .unwrap_or(&settings.database_url);
     let redacted = crate::config::redact_url(url);
-    let sessions = BetterAuthSessionStore::connect(url, names)
-        .await
-        .map_err(|source| StartupError::SessionDatabase {
-            url: redacted.clone(),
-            source,
-        })?;
+    let sessions = if shared {
+        // In the service's own database: on its pool, under DB_MAX_CONNECTIONS.
+        store.better_auth_sessions(names)
+    } else {
+        BetterAuthSessionStore::connect(url, names, settings.better_auth_db_max_connections).await
+    }
+    .map_err(|source| StartupError::SessionDatabase {
+        url: redacted.clone(),
+        source,
+    })?;
     // A missing table is not fatal: Better Auth may not have migrated yet. Say so once
     // here; session requests answer 503 until it has.
     if let Err(e) = sessions.check().await {
@@ -248,19 +255,10 @@ fn store_options(settings: &Settings) -> StoreOptions {
     options
 }
 
-/// Options for applying migrations: no statement timeout, since a migration (or waiting for
-/// another replica's migration lock) may rightly take longer than any request.
-fn migration_options(settings: &Settings) -> StoreOptions {
-    StoreOptions {
-        statement_timeout: None,
-        ..store_options(settings)
-    }
-}
-
 /// Opens the database and applies migrations (the `migrate` command).
 pub async fn migrate(settings: &Settings) -> Result<(), StartupError> {
     let url = crate::config::redact_url(&settings.database_url);
-    let store = Store::connect(&settings.database_url, migration_options(settings))
+    let store = Store::connect(&settings.database_url, store_options(settings))
         .await
         .map_err(|source| StartupError::Database {
             url: url.clone(),
@@ -357,26 +355,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .default_service(web::to(routes::not_found));
 }
 
-/// The pools of the worker threads, for the pool gauges of `/metrics`.
-#[derive(Debug, Clone, Default)]
-struct WorkerPools(Arc<Mutex<Vec<Store>>>);
-
-impl WorkerPools {
-    fn add(&self, store: Store) {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(store);
-    }
-
-    /// The workers' statement pools' figures added up; `None` before any worker made one (or
-    /// on SQLite).
-    fn stats(&self) -> Option<infra_postgres::PoolStats> {
-        let pools = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        (!pools.is_empty()).then(|| pools.iter().filter_map(Store::statement_pool_stats).sum())
-    }
-}
-
 /// A built server, bound and ready to run.
 pub struct Application {
     port: u16,
@@ -404,37 +382,23 @@ impl Application {
                 source,
             })?;
         if settings.migrate_on_start {
-            if store.backend() == Backend::Postgres && options.statement_timeout.is_some() {
-                // On a pool of its own, without the statement timeout.
-                migrate(&settings).await?;
-            } else {
-                store
-                    .migrate()
-                    .await
-                    .map_err(|source| StartupError::Migrate {
-                        url: url.clone(),
-                        source,
-                    })?;
-            }
+            // On connections of its own, without the statement timeout.
+            store
+                .migrate()
+                .await
+                .map_err(|source| StartupError::Migrate {
+                    url: url.clone(),
+                    source,
+                })?;
         }
         let authenticator = web::Data::new(build_authenticator(&settings, &store).await?);
         let limits = Limits {
             max_content_bytes: settings.max_content_bytes,
         };
-        // On PostgreSQL each worker thread gets a statement pool of its own (see
-        // Store::lazy_pool); together they hold the statement share of DB_MAX_CONNECTIONS
-        // (at least one each), and the transaction pool is shared.
         let workers = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-        let per_worker =
-            options.statement_connections() / u32::try_from(workers).unwrap_or(u32::MAX);
-        let worker_pools = WorkerPools::default();
-        let probe_pools = worker_pools.clone();
         let probe_store = store.clone();
         let probe = Arc::new(move || {
-            let stats = probe_pools.stats().map_or_else(
-                || probe_store.pool_stats(),
-                |workers| workers + probe_store.transaction_pool_stats(),
-            );
+            let stats = probe_store.pool_stats();
             PoolStats {
                 size: stats.size,
                 idle: stats.idle,
@@ -460,13 +424,6 @@ impl Application {
             source,
         })?;
         let server = HttpServer::new(move || {
-            let store = match store.lazy_pool(per_worker) {
-                Some(own) => {
-                    worker_pools.add(own.clone());
-                    own
-                }
-                None => store.clone(),
-            };
             let state = web::Data::new(AppState {
                 threads: ThreadService::new(store.thread_repository()),
                 messages: MessageService::new(store.message_repository()),

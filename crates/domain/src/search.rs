@@ -253,6 +253,10 @@ impl SearchKey {
 }
 
 /// A search request as the storage port receives it.
+///
+/// Adapters rank the user's [`SearchRequest::CANDIDATES`] most recent matching messages
+/// (by `created_at, id`), not every match: the cost of a search follows the page, not the
+/// size of the user's history. Hits are those candidates in rank order, then newest first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SearchRequest {
     /// What to look for.
@@ -261,6 +265,11 @@ pub struct SearchRequest {
     pub after: Option<SearchKey>,
     /// Return at most this many hits.
     pub limit: u64,
+}
+
+impl SearchRequest {
+    /// How many of the user's most recent matches are ranked (see [`SearchRequest`]).
+    pub const CANDIDATES: u64 = 1_000;
 }
 
 /// One message that matches a search.

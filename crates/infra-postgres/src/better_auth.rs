@@ -9,13 +9,12 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement,
-};
+use sea_orm::{DbBackend, Statement};
 
 use domain::{SessionRecord, SessionStore, StoreError, Timestamp, UserId};
 
-use crate::error::store_error;
+use crate::db::Db;
+use crate::pool::{PgPool, PgPoolOptions};
 
 /// The names of Better Auth's session table and of the columns read from it. Each is a
 /// plain SQL identifier (`[A-Za-z_][A-Za-z0-9_]*`, at most 63 bytes); the table may be
@@ -117,43 +116,58 @@ fn quote(identifier: &str) -> String {
 )]
 pub struct UnsupportedDatabase;
 
-/// [`SessionStore`] over Better Auth's `session` table in PostgreSQL, with its own small
-/// connection pool.
+/// [`SessionStore`] over Better Auth's `session` table in PostgreSQL: on the service's own
+/// pool when the table is in the service's database ([`crate::Store::better_auth_sessions`]),
+/// else on a small pool of its own ([`BetterAuthSessionStore::connect`]).
+///
+/// The lookup is SQL text rather than a sea-query statement: the table and column names
+/// come from configuration (checked to be plain identifiers, then quoted), and the expiry
+/// is read through `EXTRACT(EPOCH FROM ...)`, which sea-query has no builder for.
 #[derive(Debug, Clone)]
 pub struct BetterAuthSessionStore {
-    conn: DatabaseConnection,
+    db: Db,
     find_sql: String,
     check_sql: String,
 }
 
 impl BetterAuthSessionStore {
-    /// Connections kept at most for session lookups.
-    pub const MAX_CONNECTIONS: u32 = 4;
+    /// The default of `BETTER_AUTH_DB_MAX_CONNECTIONS`: connections kept at most for
+    /// session lookups in a database of their own.
+    pub const DEFAULT_MAX_CONNECTIONS: u32 = 4;
 
-    /// Connects to the PostgreSQL database at `url` (Better Auth's database) and prepares
-    /// the lookup for `names`.
+    /// Connects to the PostgreSQL database at `url` (Better Auth's database, when it is not
+    /// the service's) with a pool of at most `max_connections`, and prepares the lookup
+    /// for `names`.
     ///
     /// Errors: [`StoreError::Unexpected`] for names that are not plain identifiers
     /// ([`InvalidName`]) or a URL that is not PostgreSQL ([`UnsupportedDatabase`]);
     /// [`StoreError::Unavailable`] when the database cannot be reached.
-    pub async fn connect(url: &str, names: BetterAuthNames) -> Result<Self, StoreError> {
+    pub async fn connect(
+        url: &str,
+        names: BetterAuthNames,
+        max_connections: u32,
+    ) -> Result<Self, StoreError> {
         names.validate().map_err(StoreError::unexpected)?;
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Err(StoreError::unexpected(UnsupportedDatabase));
         }
-        let mut options = ConnectOptions::new(url.to_owned());
-        options
-            .max_connections(Self::MAX_CONNECTIONS)
-            .min_connections(0)
-            .connect_timeout(Duration::from_secs(5))
-            .acquire_timeout(Duration::from_secs(5))
-            // No ping round trip before each lookup on a busy connection (see `Store`).
-            .test_before_acquire_if_idle_for(crate::store::PING_IF_IDLE_FOR)
-            // The statements carry session tokens as parameters: never log them.
-            .sqlx_logging(false);
-        let conn = Database::connect(options)
-            .await
-            .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
+        let pool = PgPool::new(PgPoolOptions::new(
+            url,
+            max_connections,
+            None,
+            Duration::from_secs(5),
+            Duration::from_secs(5),
+        )?);
+        drop(pool.acquire().await?);
+        Self::over(Db::Postgres(pool), names)
+    }
+
+    /// The lookup for `names` over `db` (PostgreSQL).
+    pub(crate) fn over(db: Db, names: BetterAuthNames) -> Result<Self, StoreError> {
+        names.validate().map_err(StoreError::unexpected)?;
+        if db.backend() != DbBackend::Postgres {
+            return Err(StoreError::unexpected(UnsupportedDatabase));
+        }
         let table = names.quoted_table();
         let token = quote(&names.token_column);
         let user_id = quote(&names.user_id_column);
@@ -167,7 +181,7 @@ impl BetterAuthSessionStore {
              FROM {table}"
         );
         Ok(Self {
-            conn,
+            db,
             find_sql: format!("{select} WHERE {token} = $1 LIMIT 1"),
             check_sql: format!("{select} WHERE FALSE"),
         })
@@ -180,14 +194,13 @@ impl BetterAuthSessionStore {
     /// Errors: `Unavailable` when the database cannot be reached, `Unexpected` when the
     /// query fails (missing table or column).
     pub async fn check(&self) -> Result<(), StoreError> {
-        self.conn
-            .query_all_raw(Statement::from_string(
+        self.db
+            .statement_rows(Statement::from_string(
                 DbBackend::Postgres,
                 self.check_sql.clone(),
             ))
             .await
             .map(|_| ())
-            .map_err(store_error)
     }
 }
 
@@ -196,18 +209,11 @@ impl SessionStore for BetterAuthSessionStore {
     async fn find_session(&self, token: &str) -> Result<Option<SessionRecord>, StoreError> {
         let statement =
             Statement::from_sql_and_values(DbBackend::Postgres, &self.find_sql, [token.into()]);
-        let Some(row) = self
-            .conn
-            .query_one_raw(statement)
-            .await
-            .map_err(store_error)?
-        else {
+        let Some(row) = self.db.statement_rows(statement).await?.into_iter().next() else {
             return Ok(None);
         };
-        let user_id: String = row.try_get("", "user_id").map_err(StoreError::unexpected)?;
-        let expires_at_us: i64 = row
-            .try_get("", "expires_at_us")
-            .map_err(StoreError::unexpected)?;
+        let user_id: String = row.get(0)?;
+        let expires_at_us: i64 = row.get(1)?;
         let user_id = UserId::parse(user_id).map_err(StoreError::unexpected)?;
         let expires_at = Timestamp::from_micros(expires_at_us)
             .ok_or_else(|| StoreError::unexpected(OutOfRange))?;
@@ -225,6 +231,7 @@ struct OutOfRange;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 
     /// The PostgreSQL server the tests create their throwaway databases on.
     fn admin_url() -> String {
@@ -302,7 +309,7 @@ mod tests {
     #[tokio::test]
     async fn a_live_session_is_found_with_its_user_and_expiry() {
         with_database(BETTER_AUTH_SCHEMA, |url| async move {
-            let store = BetterAuthSessionStore::connect(&url, BetterAuthNames::default())
+            let store = BetterAuthSessionStore::connect(&url, BetterAuthNames::default(), 4)
                 .await
                 .expect("connected");
             store.check().await.expect("the schema is there");
@@ -323,7 +330,7 @@ mod tests {
     #[tokio::test]
     async fn an_expired_row_is_returned_as_it_is_for_the_caller_to_reject() {
         with_database(BETTER_AUTH_SCHEMA, |url| async move {
-            let store = BetterAuthSessionStore::connect(&url, BetterAuthNames::default())
+            let store = BetterAuthSessionStore::connect(&url, BetterAuthNames::default(), 4)
                 .await
                 .expect("connected");
             let record = store
@@ -340,7 +347,7 @@ mod tests {
     #[tokio::test]
     async fn a_missing_or_deleted_token_is_not_found() {
         with_database(BETTER_AUTH_SCHEMA, |url| async move {
-            let store = BetterAuthSessionStore::connect(&url, BetterAuthNames::default())
+            let store = BetterAuthSessionStore::connect(&url, BetterAuthNames::default(), 4)
                 .await
                 .expect("connected");
             for token in ["NoSuchToken0123456789abcdefghijk", "", "' OR 1=1 --", "s1"] {
@@ -384,7 +391,7 @@ mod tests {
                 user_id_column: "owner_id".to_owned(),
                 expires_at_column: "validUntil".to_owned(),
             };
-            let store = BetterAuthSessionStore::connect(&url, names)
+            let store = BetterAuthSessionStore::connect(&url, names, 4)
                 .await
                 .expect("connected");
             store.check().await.expect("the schema is there");
@@ -408,7 +415,7 @@ mod tests {
     #[tokio::test]
     async fn a_missing_table_is_reported_by_the_check_as_unexpected() {
         with_database("SELECT 1", |url| async move {
-            let store = BetterAuthSessionStore::connect(&url, BetterAuthNames::default())
+            let store = BetterAuthSessionStore::connect(&url, BetterAuthNames::default(), 4)
                 .await
                 .expect("connected");
             assert!(matches!(
@@ -428,6 +435,7 @@ mod tests {
         let result = BetterAuthSessionStore::connect(
             "postgres://postgres@127.0.0.1:1/nothing",
             BetterAuthNames::default(),
+            4,
         )
         .await;
         assert!(
@@ -439,7 +447,7 @@ mod tests {
     #[tokio::test]
     async fn other_databases_are_refused() {
         let result =
-            BetterAuthSessionStore::connect("sqlite::memory:", BetterAuthNames::default()).await;
+            BetterAuthSessionStore::connect("sqlite::memory:", BetterAuthNames::default(), 4).await;
         let Err(StoreError::Unexpected(e)) = result else {
             panic!("expected a refusal, got {result:?}");
         };

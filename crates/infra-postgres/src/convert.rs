@@ -6,18 +6,13 @@
 //! borrowed from the row as text and checked without being parsed into a tree: this is
 //! the hot path of every list.
 
-use chrono::{DateTime, Utc};
+use crate::db::Row;
+use crate::entity::{message, thread};
+use crate::error::InvalidRow;
 use domain::{
     DomainError, Limits, Message, MessageContent, MessageId, Metadata, Role, Sources, StoreError,
-    Thread, ThreadId, ThreadTitle, Timestamp, UserId, Version,
+    Thread, ThreadId, ThreadTitle, UserId, Version,
 };
-use sea_orm::sqlx::postgres::{PgRow, Postgres};
-use sea_orm::sqlx::{Decode, Row as _, Type};
-use sea_orm::{QueryResult, TryGetable};
-use serde_json::value::RawValue;
-
-use crate::entity::{message, thread};
-use crate::error::{InvalidRow, Misuse, store_error};
 
 /// Content read back is not held to the configurable request limit: the limit may have been
 /// lowered since the message was stored, and it still has to be readable.
@@ -53,68 +48,8 @@ pub(crate) const THREAD_COLUMNS: [thread::Column; 11] = [
     thread::Column::Version,
 ];
 
-/// One row, read by position. PostgreSQL rows are decoded by sqlx directly (this is the
-/// hot path of every list); others through SeaORM, which knows how each type is stored in
-/// SQLite.
-#[derive(Clone, Copy)]
-enum Row<'r> {
-    Postgres(&'r PgRow),
-    Other(&'r QueryResult),
-}
-
-impl<'r> Row<'r> {
-    fn new(row: &'r QueryResult) -> Self {
-        match row.try_as_pg_row() {
-            Some(pg) => Self::Postgres(pg),
-            None => Self::Other(row),
-        }
-    }
-
-    fn get<T>(self, index: usize) -> Result<T, StoreError>
-    where
-        T: TryGetable + Type<Postgres> + Decode<'r, Postgres>,
-    {
-        match self {
-            Self::Postgres(row) => row.try_get(index).map_err(StoreError::unexpected),
-            Self::Other(row) => row.try_get_by_index(index).map_err(store_error),
-        }
-    }
-
-    /// A timestamp (`timestamptz` on PostgreSQL, RFC 3339 text on SQLite).
-    fn timestamp(self, index: usize) -> Result<Timestamp, StoreError> {
-        self.get::<DateTime<Utc>>(index)
-            .map(Timestamp::from_datetime)
-    }
-
-    /// A nullable timestamp.
-    fn optional_timestamp(self, index: usize) -> Result<Option<Timestamp>, StoreError> {
-        self.get::<Option<DateTime<Utc>>>(index)
-            .map(|t| t.map(Timestamp::from_datetime))
-    }
-
-    /// JSON text, borrowed from the row (`jsonb` on PostgreSQL, text on SQLite).
-    fn json(self, index: usize) -> Result<&'r RawValue, StoreError> {
-        match self {
-            Self::Postgres(row) => row.try_get(index).map_err(StoreError::unexpected),
-            Self::Other(row) => {
-                let Some(row) = row.try_as_sqlite_row() else {
-                    return Err(StoreError::unexpected(Misuse(
-                        "a row from a backend this adapter does not serve",
-                    )));
-                };
-                // SQLite columns carry no JSON type; the text is parsed as JSON here.
-                let text = row
-                    .try_get_unchecked::<&str, _>(index)
-                    .map_err(StoreError::unexpected)?;
-                serde_json::from_str(text).map_err(StoreError::unexpected)
-            }
-        }
-    }
-}
-
 /// The message in the first [`MESSAGE_COLUMNS`] of `row`.
-pub(crate) fn message_from_row(row: &QueryResult) -> Result<Message, StoreError> {
-    let row = Row::new(row);
+pub(crate) fn message_from_row(row: &Row) -> Result<Message, StoreError> {
     let id: uuid::Uuid = row.get(0)?;
     let invalid = move |err: DomainError| InvalidRow::store_error("chat_messages", id, &err);
     Ok(Message {
@@ -131,8 +66,7 @@ pub(crate) fn message_from_row(row: &QueryResult) -> Result<Message, StoreError>
 }
 
 /// The thread in the first [`THREAD_COLUMNS`] of `row`.
-pub(crate) fn thread_from_row(row: &QueryResult) -> Result<Thread, StoreError> {
-    let row = Row::new(row);
+pub(crate) fn thread_from_row(row: &Row) -> Result<Thread, StoreError> {
     let id: uuid::Uuid = row.get(0)?;
     let invalid = move |err: DomainError| InvalidRow::store_error("chat_threads", id, &err);
     Ok(Thread {
@@ -151,11 +85,11 @@ pub(crate) fn thread_from_row(row: &QueryResult) -> Result<Thread, StoreError> {
 }
 
 /// Every row, as messages.
-pub(crate) fn messages_from_rows(rows: &[QueryResult]) -> Result<Vec<Message>, StoreError> {
+pub(crate) fn messages_from_rows(rows: &[Row]) -> Result<Vec<Message>, StoreError> {
     rows.iter().map(message_from_row).collect()
 }
 
 /// Every row, as threads.
-pub(crate) fn threads_from_rows(rows: &[QueryResult]) -> Result<Vec<Thread>, StoreError> {
+pub(crate) fn threads_from_rows(rows: &[Row]) -> Result<Vec<Thread>, StoreError> {
     rows.iter().map(thread_from_row).collect()
 }

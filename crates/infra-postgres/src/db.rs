@@ -1,91 +1,160 @@
-//! The connection handle shared by the repositories, and the SQL pieces that differ by
-//! backend or repeat across statements.
+//! The executor: every statement of the repositories runs through [`Db`] (one statement)
+//! or [`Txn`] (a transaction), which hand back rows as [`Row`] and errors as
+//! [`StoreError`], converted once, here. On PostgreSQL they run on the process's one
+//! [`PgPool`]; on SQLite on SeaORM's connection. Statements arrive built by SeaORM or
+//! sea-query (`QueryTrait`, `StatementBuilder`) or, where those cannot express them, as a
+//! [`Statement`] of SQL text with bound values.
 
+use chrono::{DateTime, Utc};
 use domain::{StoreError, ThreadId, Timestamp, UserId};
-use sea_orm::sea_query::{Expr, ExprTrait, Query, SelectStatement, Value};
+use sea_orm::sea_query::{Expr, ExprTrait, Value};
+use sea_orm::sqlx::postgres::{PgRow, Postgres};
+use sea_orm::sqlx::{Decode, Row as _, Type};
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,
     QueryResult, QuerySelect, QueryTrait, SqliteTransactionMode, Statement, StatementBuilder,
-    TransactionOptions, TransactionTrait,
+    TransactionOptions, TransactionTrait, TryGetable,
 };
+use serde_json::value::RawValue;
 
-use crate::direct::DirectPool;
 use crate::entity::thread;
-use crate::error::store_error;
+use crate::error::{Misuse, store_error};
+use crate::pool::{PgPool, PgTransaction};
 
-/// The connections to one database, with its backend: SeaORM's pool, and on PostgreSQL the
-/// pool that single statements run on (see [`crate::direct`]).
+/// Where statements run: PostgreSQL's pool or SeaORM's SQLite connection. Cheap to clone.
 #[derive(Debug, Clone)]
-pub(crate) struct Db {
-    conn: DatabaseConnection,
-    backend: DbBackend,
-    direct: Option<DirectPool>,
+pub(crate) enum Db {
+    Postgres(PgPool),
+    Sqlite(DatabaseConnection),
+}
+
+/// One row of a result, read by position or by name. PostgreSQL rows are decoded by sqlx
+/// directly (the hot path of every list); SQLite rows through SeaORM, which knows how each
+/// type is stored there.
+#[derive(Debug)]
+pub(crate) enum Row {
+    Postgres(PgRow),
+    Sqlite(QueryResult),
+}
+
+impl Row {
+    /// The value at `index`.
+    pub(crate) fn get<'r, T>(&'r self, index: usize) -> Result<T, StoreError>
+    where
+        T: TryGetable + Type<Postgres> + Decode<'r, Postgres>,
+    {
+        match self {
+            Self::Postgres(row) => row.try_get(index).map_err(StoreError::unexpected),
+            Self::Sqlite(row) => row.try_get_by_index(index).map_err(store_error),
+        }
+    }
+
+    /// The value of the column named `name`.
+    pub(crate) fn get_named<'r, T>(&'r self, name: &str) -> Result<T, StoreError>
+    where
+        T: TryGetable + Type<Postgres> + Decode<'r, Postgres>,
+    {
+        match self {
+            Self::Postgres(row) => row.try_get(name).map_err(StoreError::unexpected),
+            Self::Sqlite(row) => row.try_get("", name).map_err(store_error),
+        }
+    }
+
+    /// A timestamp (`timestamptz` on PostgreSQL, RFC 3339 text on SQLite).
+    pub(crate) fn timestamp(&self, index: usize) -> Result<Timestamp, StoreError> {
+        self.get::<DateTime<Utc>>(index)
+            .map(Timestamp::from_datetime)
+    }
+
+    /// A nullable timestamp.
+    pub(crate) fn optional_timestamp(&self, index: usize) -> Result<Option<Timestamp>, StoreError> {
+        self.get::<Option<DateTime<Utc>>>(index)
+            .map(|t| t.map(Timestamp::from_datetime))
+    }
+
+    /// JSON text, borrowed from the row (`jsonb` on PostgreSQL, text on SQLite).
+    pub(crate) fn json(&self, index: usize) -> Result<&RawValue, StoreError> {
+        match self {
+            Self::Postgres(row) => row.try_get(index).map_err(StoreError::unexpected),
+            Self::Sqlite(row) => {
+                let Some(row) = row.try_as_sqlite_row() else {
+                    return Err(StoreError::unexpected(Misuse(
+                        "a row from a backend this adapter does not serve",
+                    )));
+                };
+                // SQLite columns carry no JSON type; the text is parsed as JSON here.
+                let text = row
+                    .try_get_unchecked::<&str, _>(index)
+                    .map_err(StoreError::unexpected)?;
+                serde_json::from_str(text).map_err(StoreError::unexpected)
+            }
+        }
+    }
 }
 
 impl Db {
-    pub(crate) fn new(conn: DatabaseConnection, direct: Option<DirectPool>) -> Self {
-        let backend = conn.get_database_backend();
-        Self {
-            conn,
-            backend,
-            direct,
-        }
-    }
-
-    /// SeaORM's pool: transactions, and statements that need SeaORM's executor. Never
-    /// handed out of the crate.
-    pub(crate) fn conn(&self) -> &DatabaseConnection {
-        &self.conn
-    }
-
-    /// The pool of single statements (PostgreSQL only).
-    pub(crate) fn direct(&self) -> Option<&DirectPool> {
-        self.direct.as_ref()
-    }
-
     pub(crate) fn backend(&self) -> DbBackend {
-        self.backend
-    }
-
-    /// The rows a query returns, as they are (read by position in `convert`).
-    pub(crate) async fn rows(
-        &self,
-        query: &impl QueryTrait,
-    ) -> Result<Vec<QueryResult>, StoreError> {
-        self.statement_rows(query.build(self.backend)).await
-    }
-
-    /// The rows one statement returns; on PostgreSQL it runs on the statement pool.
-    pub(crate) async fn statement_rows(
-        &self,
-        statement: Statement,
-    ) -> Result<Vec<QueryResult>, StoreError> {
-        match &self.direct {
-            Some(direct) => direct.rows(statement).await,
-            None => self
-                .conn
-                .query_all_raw(statement)
-                .await
-                .map_err(store_error),
+        match self {
+            Self::Postgres(_) => DbBackend::Postgres,
+            Self::Sqlite(_) => DbBackend::Sqlite,
         }
+    }
+
+    /// The rows a query returns.
+    pub(crate) async fn rows(&self, query: &impl QueryTrait) -> Result<Vec<Row>, StoreError> {
+        self.statement_rows(query.build(self.backend())).await
     }
 
     /// The first row a query returns, if any.
-    pub(crate) async fn row(
-        &self,
-        query: &impl QueryTrait,
-    ) -> Result<Option<QueryResult>, StoreError> {
+    pub(crate) async fn row(&self, query: &impl QueryTrait) -> Result<Option<Row>, StoreError> {
         Ok(self.rows(query).await?.into_iter().next())
     }
 
-    /// Runs one statement and returns how many rows it changed; on PostgreSQL it runs on
-    /// the statement pool.
+    /// The rows one statement returns.
+    pub(crate) async fn statement_rows(
+        &self,
+        statement: Statement,
+    ) -> Result<Vec<Row>, StoreError> {
+        match self {
+            Self::Postgres(pool) => Ok(pool
+                .fetch_all(statement)
+                .await?
+                .into_iter()
+                .map(Row::Postgres)
+                .collect()),
+            Self::Sqlite(conn) => Ok(conn
+                .query_all_raw(statement)
+                .await
+                .map_err(store_error)?
+                .into_iter()
+                .map(Row::Sqlite)
+                .collect()),
+        }
+    }
+
+    /// The rows one statement returns, the statement planned for the values bound to it
+    /// on PostgreSQL (no cached generic plan; see `Prepare::Unnamed`).
+    pub(crate) async fn statement_rows_planned_for_values(
+        &self,
+        statement: Statement,
+    ) -> Result<Vec<Row>, StoreError> {
+        match self {
+            Self::Postgres(pool) => Ok(pool
+                .fetch_all_planned_for_values(statement)
+                .await?
+                .into_iter()
+                .map(Row::Postgres)
+                .collect()),
+            Self::Sqlite(_) => self.statement_rows(statement).await,
+        }
+    }
+
+    /// Runs one statement built by sea-query and returns how many rows it changed.
     pub(crate) async fn execute(&self, query: &impl StatementBuilder) -> Result<u64, StoreError> {
-        let statement = self.backend.build(query);
-        match &self.direct {
-            Some(direct) => direct.execute(statement).await,
-            None => self
-                .conn
+        let statement = self.backend().build(query);
+        match self {
+            Self::Postgres(pool) => pool.execute(statement).await,
+            Self::Sqlite(conn) => conn
                 .execute_raw(statement)
                 .await
                 .map(|done| done.rows_affected())
@@ -102,16 +171,13 @@ impl Db {
     /// (`2026-11-24T10:15:30.123456Z`), which compares correctly as text in `ORDER BY`,
     /// `MAX()` and keyset comparisons, and which sqlx reads back as `DateTime<Utc>`.
     pub(crate) fn timestamp(&self, at: Timestamp) -> Value {
-        match self.backend {
-            DbBackend::Sqlite => Value::String(Some(at.to_rfc3339())),
-            _ => Value::ChronoDateTimeUtc(Some(at.as_datetime())),
-        }
+        timestamp_value(self.backend(), at)
     }
 
     /// An optional timestamp as a bind value; `None` is a NULL of the right type.
     pub(crate) fn timestamp_or_null(&self, at: Option<Timestamp>) -> Value {
-        match (at, self.backend) {
-            (Some(at), _) => self.timestamp(at),
+        match (at, self.backend()) {
+            (Some(at), backend) => timestamp_value(backend, at),
             (None, DbBackend::Sqlite) => Value::String(None),
             (None, _) => Value::ChronoDateTimeUtc(None),
         }
@@ -121,17 +187,112 @@ impl Db {
     /// the write lock at once (waiting up to the busy timeout) instead of at the first write,
     /// so a transaction never has to upgrade a read snapshot that another writer has made
     /// stale. On PostgreSQL it is a plain `BEGIN` (read committed): row locks taken by the
-    /// first `UPDATE` serialize writers of one thread.
-    pub(crate) async fn begin_write(&self) -> Result<DatabaseTransaction, StoreError> {
-        let options = TransactionOptions {
-            sqlite_transaction_mode: (self.backend == DbBackend::Sqlite)
-                .then_some(SqliteTransactionMode::Immediate),
-            ..TransactionOptions::default()
-        };
-        self.conn
-            .begin_with_options(options)
-            .await
-            .map_err(store_error)
+    /// first `UPDATE` serialize writers of one thread. Dropped without
+    /// [`Txn::commit`], the transaction is rolled back.
+    pub(crate) async fn begin_write(&self) -> Result<Txn, StoreError> {
+        match self {
+            Self::Postgres(pool) => Ok(Txn::Postgres(pool.begin().await?)),
+            Self::Sqlite(conn) => {
+                let options = TransactionOptions {
+                    sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                    ..TransactionOptions::default()
+                };
+                let txn = conn
+                    .begin_with_options(options)
+                    .await
+                    .map_err(store_error)?;
+                Ok(Txn::Sqlite(txn))
+            }
+        }
+    }
+}
+
+fn timestamp_value(backend: DbBackend, at: Timestamp) -> Value {
+    match backend {
+        DbBackend::Sqlite => Value::String(Some(at.to_rfc3339())),
+        _ => Value::ChronoDateTimeUtc(Some(at.as_datetime())),
+    }
+}
+
+/// A transaction of [`Db::begin_write`]: the same statements as [`Db`], on one connection.
+#[derive(Debug)]
+pub(crate) enum Txn {
+    Postgres(PgTransaction),
+    Sqlite(DatabaseTransaction),
+}
+
+impl Txn {
+    fn backend(&self) -> DbBackend {
+        match self {
+            Self::Postgres(_) => DbBackend::Postgres,
+            Self::Sqlite(_) => DbBackend::Sqlite,
+        }
+    }
+
+    /// The rows a query returns.
+    pub(crate) async fn rows(&mut self, query: &impl QueryTrait) -> Result<Vec<Row>, StoreError> {
+        let statement = query.build(self.backend());
+        self.statement_rows(statement).await
+    }
+
+    /// The first row a query returns, if any.
+    pub(crate) async fn row(&mut self, query: &impl QueryTrait) -> Result<Option<Row>, StoreError> {
+        Ok(self.rows(query).await?.into_iter().next())
+    }
+
+    /// The rows one statement returns.
+    pub(crate) async fn statement_rows(
+        &mut self,
+        statement: Statement,
+    ) -> Result<Vec<Row>, StoreError> {
+        match self {
+            Self::Postgres(txn) => Ok(txn
+                .fetch_all(statement)
+                .await?
+                .into_iter()
+                .map(Row::Postgres)
+                .collect()),
+            Self::Sqlite(txn) => Ok(txn
+                .query_all_raw(statement)
+                .await
+                .map_err(store_error)?
+                .into_iter()
+                .map(Row::Sqlite)
+                .collect()),
+        }
+    }
+
+    /// The first row one sea-query statement (with `RETURNING`) returns, if any.
+    pub(crate) async fn returning(
+        &mut self,
+        query: &impl StatementBuilder,
+    ) -> Result<Option<Row>, StoreError> {
+        let statement = self.backend().build(query);
+        Ok(self.statement_rows(statement).await?.into_iter().next())
+    }
+
+    /// Runs one statement built by sea-query and returns how many rows it changed.
+    pub(crate) async fn execute(
+        &mut self,
+        query: &impl StatementBuilder,
+    ) -> Result<u64, StoreError> {
+        let statement = self.backend().build(query);
+        match self {
+            Self::Postgres(txn) => txn.execute(statement).await,
+            Self::Sqlite(txn) => txn
+                .execute_raw(statement)
+                .await
+                .map(|done| done.rows_affected())
+                .map_err(store_error),
+        }
+    }
+
+    /// Commits.
+    pub(crate) async fn commit(self) -> Result<(), StoreError> {
+        match self {
+            Self::Postgres(txn) => txn.commit().await,
+            Self::Sqlite(txn) => txn.commit().await.map_err(store_error),
+        }
     }
 }
 
@@ -146,17 +307,6 @@ where
     Expr::case(incremented.clone().gt(now), incremented)
         .finally(now)
         .into()
-}
-
-/// `SELECT id FROM chat_threads WHERE id = $thread AND user_id = $user`: the ownership
-/// scope of every statement on messages (`thread_id IN (...)`).
-pub(crate) fn owned_thread(user: &UserId, thread: ThreadId) -> SelectStatement {
-    Query::select()
-        .column((thread::Entity, thread::Column::Id))
-        .from(thread::Entity)
-        .and_where(Expr::col((thread::Entity, thread::Column::Id)).eq(*thread.as_uuid()))
-        .and_where(Expr::col((thread::Entity, thread::Column::UserId)).eq(user.as_str()))
-        .to_owned()
 }
 
 /// Whether the user has this thread.

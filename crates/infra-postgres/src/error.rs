@@ -9,7 +9,7 @@ use domain::{DomainError, StoreError};
 use sea_orm::{DbErr, RuntimeErr, SqlErr, sqlx};
 use uuid::Uuid;
 
-/// Classifies a database error.
+/// Classifies an error of SeaORM's executor (SQLite, and migrations).
 pub(crate) fn store_error(err: DbErr) -> StoreError {
     if let Some(SqlErr::UniqueConstraintViolation(_)) = err.sql_err() {
         return StoreError::AlreadyExists;
@@ -22,6 +22,21 @@ pub(crate) fn store_error(err: DbErr) -> StoreError {
         _ => false,
     };
     if transient {
+        StoreError::Unavailable(Box::new(err))
+    } else {
+        StoreError::Unexpected(Box::new(err))
+    }
+}
+
+/// Classifies an error of the PostgreSQL pool's connections, by the same rules as
+/// [`store_error`].
+pub(crate) fn sqlx_error(err: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(db) = &err
+        && db.kind() == sqlx::error::ErrorKind::UniqueViolation
+    {
+        return StoreError::AlreadyExists;
+    }
+    if is_transient(&err) {
         StoreError::Unavailable(Box::new(err))
     } else {
         StoreError::Unexpected(Box::new(err))
@@ -78,6 +93,16 @@ impl InvalidRow {
         })
     }
 }
+
+/// No connection could be had within the acquire timeout.
+#[derive(Debug, thiserror::Error)]
+#[error("timed out waiting for a database connection")]
+pub(crate) struct PoolTimedOut;
+
+/// The pool was closed (the service is shutting down).
+#[derive(Debug, thiserror::Error)]
+#[error("the database pool is closed")]
+pub(crate) struct PoolClosed;
 
 /// A caller broke a precondition of a port method that the types cannot express.
 #[derive(Debug, thiserror::Error)]

@@ -54,15 +54,16 @@
 pub mod better_auth;
 mod convert;
 mod db;
-mod direct;
 mod entity;
 mod error;
 mod messages;
+mod pool;
 mod search;
 mod store;
 mod threads;
 
 pub use messages::SeaOrmMessageRepository;
+pub use pool::PoolStats;
 pub use search::SeaOrmSearchRepository;
-pub use store::{Backend, PoolStats, Store, StoreOptions};
+pub use store::{Backend, Store, StoreOptions};
 pub use threads::SeaOrmThreadRepository;

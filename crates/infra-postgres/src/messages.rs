@@ -8,16 +8,13 @@ use domain::{
 use std::fmt::Write as _;
 
 use sea_orm::sea_query::{Expr, ExprTrait, Func, Query, Value};
-use sea_orm::{
-    ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Select, Statement,
-};
+use sea_orm::{DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select, Statement};
 
 use crate::convert::{MESSAGE_COLUMNS, message_from_row, messages_from_rows};
-use crate::db::{Db, next_version, owned_thread, sql_limit, thread_exists};
+use crate::db::{Db, Txn, next_version, sql_limit, thread_exists};
 use crate::entity::message::{self, Column};
 use crate::entity::thread;
-use crate::error::{Misuse, store_error};
+use crate::error::Misuse;
 
 /// Rows per multi-row `INSERT` (9 bind values each), far below the bind-parameter limits
 /// of both backends (65535 on PostgreSQL, 32766 on SQLite).
@@ -41,14 +38,14 @@ const ONE_STATEMENT_MAX: usize = 1_000;
 /// newest new message, moved after the previous newest when the clock of this instance is
 /// behind it; `RETURNING` hands that move (`shift`, zero when none) to the `INSERT`.
 /// Interval arithmetic is exact here because sqlx sets the session time zone to UTC.
-const APPEND_HEAD: &str = r#"WITH "thread" AS (UPDATE "chat_threads" SET "message_count" = "message_count" + $3, "updated_at" = $4, "version" = CASE WHEN "version" + 1 > $5 THEN "version" + 1 ELSE $5 END, "last_message_at" = CASE WHEN "last_message_at" >= $6 THEN "last_message_at" + ($7 - $6) + INTERVAL '1 microsecond' ELSE $7 END WHERE "id" = $1 AND "user_id" = $2 RETURNING "last_message_at" - $7 AS "shift") INSERT INTO "chat_messages" ("id", "thread_id", "role", "content", "sources", "metadata", "created_at", "updated_at", "version") SELECT "v"."id", $1, "v"."role", "v"."content", "v"."sources", "v"."metadata", "v"."created_at" + "thread"."shift", "v"."updated_at" + "thread"."shift", "v"."version" FROM "thread", (VALUES "#;
+const APPEND_HEAD: &str = r#"WITH "thread" AS (UPDATE "chat_threads" SET "message_count" = "message_count" + $3, "updated_at" = $4, "version" = CASE WHEN "version" + 1 > $5 THEN "version" + 1 ELSE $5 END, "last_message_at" = CASE WHEN "last_message_at" >= $6 THEN "last_message_at" + ($7 - $6) + INTERVAL '1 microsecond' ELSE $7 END WHERE "id" = $1 AND "user_id" = $2 RETURNING "last_message_at" - $7 AS "shift") INSERT INTO "chat_messages" ("id", "thread_id", "user_id", "role", "content", "sources", "metadata", "created_at", "updated_at", "version") SELECT "v"."id", $1, $2, "v"."role", "v"."content", "v"."sources", "v"."metadata", "v"."created_at" + "thread"."shift", "v"."updated_at" + "thread"."shift", "v"."version" FROM "thread", (VALUES "#;
 
 /// The tail of the one-statement append.
 const APPEND_TAIL: &str = r#") AS "v" ("id", "role", "content", "sources", "metadata", "created_at", "updated_at", "version") RETURNING "id", "created_at""#;
 
-/// Messages in `chat_messages`. Every statement is scoped to the user through the thread:
-/// `thread_id = $thread AND thread_id IN (SELECT id FROM chat_threads WHERE id = $thread
-/// AND user_id = $user)`.
+/// Messages in `chat_messages`. Every statement is scoped to the user by the message's own
+/// `user_id` (`thread_id = $thread AND user_id = $user`), which the foreign key
+/// `(thread_id, user_id) -> chat_threads (id, user_id)` keeps equal to its thread's owner.
 #[derive(Debug, Clone)]
 pub struct SeaOrmMessageRepository {
     db: Db,
@@ -61,13 +58,11 @@ fn select_messages() -> Select<message::Entity> {
         .columns(MESSAGE_COLUMNS)
 }
 
-/// `thread_id = $thread AND thread_id IN (<the user's thread>)`.
+/// `thread_id = $thread AND user_id = $user`.
 fn in_users_thread(user: &UserId, thread: ThreadId) -> Expr {
-    let thread_id = Expr::col((message::Entity, Column::ThreadId));
-    thread_id
-        .clone()
+    Expr::col((message::Entity, Column::ThreadId))
         .eq(*thread.as_uuid())
-        .and(thread_id.in_subquery(owned_thread(user, thread)))
+        .and(Expr::col((message::Entity, Column::UserId)).eq(user.as_str()))
 }
 
 /// `id = $id AND <in_users_thread>`.
@@ -96,7 +91,7 @@ impl SeaOrmMessageRepository {
     /// Errors: `NotFound` when the thread is missing or another user's.
     async fn touch_thread(
         &self,
-        txn: &DatabaseTransaction,
+        txn: &mut Txn,
         user: &UserId,
         thread: ThreadId,
         now: Timestamp,
@@ -110,44 +105,48 @@ impl SeaOrmMessageRepository {
             )
             .and_where(thread_scope(user, thread))
             .to_owned();
-        let result = txn.execute(&update).await.map_err(store_error)?;
-        if result.rows_affected() == 0 {
+        if txn.execute(&update).await? == 0 {
             return Err(StoreError::NotFound);
         }
         Ok(())
     }
 
-    async fn message_exists<C: ConnectionTrait>(
-        conn: &C,
+    async fn message_exists(
+        txn: &mut Txn,
         user: &UserId,
         thread: ThreadId,
         id: MessageId,
     ) -> Result<bool, StoreError> {
-        let found = message::Entity::find()
+        let select = message::Entity::find()
             .select_only()
             .column(Column::Id)
-            .filter(message_scope(user, thread, id))
-            .into_tuple::<uuid::Uuid>()
-            .one(conn)
-            .await
-            .map_err(store_error)?;
-        Ok(found.is_some())
+            .filter(message_scope(user, thread, id));
+        Ok(txn.row(&select).await?.is_some())
     }
 
-    /// PostgreSQL: the whole append (ownership check, counters, row lock, inserts) in one
-    /// statement, so one round trip and no explicit transaction; a primary-key clash or any
-    /// other failure undoes all of it. Same rules as the transaction below.
-    async fn append_in_one_statement(
+    /// PostgreSQL: appends `messages` (at most [`ONE_STATEMENT_MAX`]) in one statement,
+    /// on the pool (one round trip, no explicit transaction) or inside `txn`. The ownership
+    /// check, the counters, the row lock and the inserts are that one statement, so a
+    /// primary-key clash or any other failure undoes all of it.
+    ///
+    /// This statement is SQL text: sea-query cannot put an `UPDATE ... RETURNING` in a
+    /// `WITH` clause in front of an `INSERT ... SELECT` from a `VALUES` list.
+    async fn append_chunk(
         &self,
+        txn: Option<&mut Txn>,
         user: &UserId,
         thread: ThreadId,
         messages: Vec<Message>,
-        first: Timestamp,
-        count: i64,
         now: Timestamp,
     ) -> Result<Vec<Message>, StoreError> {
         let db = &self.db;
-        let last = messages.iter().map(|m| m.created_at).max().unwrap_or(first);
+        let (Some(first), Some(last), Ok(count)) = (
+            messages.iter().map(|m| m.created_at).min(),
+            messages.iter().map(|m| m.created_at).max(),
+            i64::try_from(messages.len()),
+        ) else {
+            return Ok(messages);
+        };
         let mut sql =
             String::with_capacity(APPEND_HEAD.len() + APPEND_TAIL.len() + 64 * messages.len());
         sql.push_str(APPEND_HEAD);
@@ -193,13 +192,11 @@ impl SeaOrmMessageRepository {
             ]);
         }
         sql.push_str(APPEND_TAIL);
-        let rows = db
-            .statement_rows(Statement::from_sql_and_values(
-                DbBackend::Postgres,
-                sql,
-                values,
-            ))
-            .await?;
+        let statement = Statement::from_sql_and_values(DbBackend::Postgres, sql, values);
+        let rows = match txn {
+            Some(txn) => txn.statement_rows(statement).await?,
+            None => db.statement_rows(statement).await?,
+        };
         // No row: the thread is missing or another user's (the UPDATE matched nothing).
         let Some(row) = rows.first() else {
             return Err(StoreError::NotFound);
@@ -210,31 +207,81 @@ impl SeaOrmMessageRepository {
             )));
         }
         // Every new message moved by the same amount; one row tells how much.
-        let id: uuid::Uuid = row.try_get("", "id").map_err(store_error)?;
-        let stored_at = row
-            .try_get::<chrono::DateTime<chrono::Utc>>("", "created_at")
-            .map_err(store_error)
-            .map(Timestamp::from_datetime)?;
+        let id: uuid::Uuid = row.get(0)?;
+        let stored_at = row.timestamp(1)?;
         let requested = messages
             .iter()
             .find(|m| *m.id.as_uuid() == id)
             .ok_or_else(|| StoreError::unexpected(Misuse("the append returned an unknown id")))?;
         let shift = stored_at.as_micros() - requested.created_at.as_micros();
-        Ok(messages
-            .into_iter()
-            .map(|mut m| {
-                if shift != 0 {
-                    m.created_at = m.created_at.plus_micros(shift);
-                    m.updated_at = m.updated_at.plus_micros(shift);
-                }
-                m
-            })
-            .collect())
+        Ok(shifted(messages, shift))
+    }
+
+    /// SQLite: the append as a transaction of portable statements.
+    async fn append_in_transaction(
+        &self,
+        user: &UserId,
+        thread: ThreadId,
+        messages: Vec<Message>,
+        now: Timestamp,
+    ) -> Result<Vec<Message>, StoreError> {
+        let db = &self.db;
+        let (Some(first), Ok(count)) = (
+            messages.iter().map(|m| m.created_at).min(),
+            i64::try_from(messages.len()),
+        ) else {
+            return Ok(messages);
+        };
+        let mut txn = db.begin_write().await?;
+        // (1) Write first: this locks the database (already taken by BEGIN IMMEDIATE) and
+        // checks ownership. `last_message_at` is not changed by this statement, so
+        // RETURNING gives the value before this append.
+        let update = Query::update()
+            .table(thread::Entity)
+            .value(
+                thread::Column::MessageCount,
+                Expr::col(thread::Column::MessageCount).add(count),
+            )
+            .value(thread::Column::UpdatedAt, db.timestamp(now))
+            .value(
+                thread::Column::Version,
+                next_version(thread::Column::Version, now),
+            )
+            .and_where(thread_scope(user, thread))
+            .returning_col(thread::Column::LastMessageAt)
+            .to_owned();
+        let row = txn.returning(&update).await?.ok_or(StoreError::NotFound)?;
+        let previous_last = row.optional_timestamp(0)?;
+
+        // (2) The new messages must sort after every message already in the thread: when the
+        // clock of this instance is behind the last append (or a retry raced it), move them
+        // forward, keeping their spacing.
+        let shift = match previous_last {
+            Some(last) if last >= first => last.as_micros() - first.as_micros() + 1,
+            _ => 0,
+        };
+        let stored = shifted(messages, shift);
+
+        // (3) All rows at once; a primary-key clash aborts the whole transaction.
+        self.insert_messages(&mut txn, user, thread, &stored)
+            .await?;
+
+        // (4) The newest message is now one of these.
+        let last = stored.iter().map(|m| m.created_at).max();
+        let update = Query::update()
+            .table(thread::Entity)
+            .value(thread::Column::LastMessageAt, db.timestamp_or_null(last))
+            .and_where(thread_scope(user, thread))
+            .to_owned();
+        txn.execute(&update).await?;
+        txn.commit().await?;
+        Ok(stored)
     }
 
     async fn insert_messages(
         &self,
-        txn: &DatabaseTransaction,
+        txn: &mut Txn,
+        user: &UserId,
         thread: ThreadId,
         messages: &[Message],
     ) -> Result<(), StoreError> {
@@ -244,6 +291,7 @@ impl SeaOrmMessageRepository {
             insert.into_table(message::Entity).columns([
                 Column::Id,
                 Column::ThreadId,
+                Column::UserId,
                 Column::Role,
                 Column::Content,
                 Column::Sources,
@@ -257,6 +305,7 @@ impl SeaOrmMessageRepository {
                     .values([
                         Expr::val(*m.id.as_uuid()),
                         Expr::val(*thread.as_uuid()),
+                        Expr::val(user.as_str()),
                         Expr::val(m.role.as_str()),
                         Expr::val(m.content.as_str()),
                         Expr::val(m.sources.to_value()),
@@ -267,10 +316,25 @@ impl SeaOrmMessageRepository {
                     ])
                     .map_err(StoreError::unexpected)?;
             }
-            txn.execute(&insert).await.map_err(store_error)?;
+            txn.execute(&insert).await?;
         }
         Ok(())
     }
+}
+
+/// The messages moved later by `shift` microseconds (their spacing kept).
+fn shifted(messages: Vec<Message>, shift: i64) -> Vec<Message> {
+    if shift == 0 {
+        return messages;
+    }
+    messages
+        .into_iter()
+        .map(|mut m| {
+            m.created_at = m.created_at.plus_micros(shift);
+            m.updated_at = m.updated_at.plus_micros(shift);
+            m
+        })
+        .collect()
 }
 
 #[async_trait]
@@ -288,83 +352,42 @@ impl MessageRepository for SeaOrmMessageRepository {
                 "append_messages was given a message of another thread",
             )));
         }
-        let (Some(first), Some(count)) = (
-            messages.iter().map(|m| m.created_at).min(),
-            i64::try_from(messages.len()).ok(),
-        ) else {
+        if messages.is_empty() {
             // Nothing to append: only the thread has to exist.
             return if thread_exists(db, user, thread).await? {
                 Ok(messages)
             } else {
                 Err(StoreError::NotFound)
             };
-        };
-
-        if db.backend() == DbBackend::Postgres && messages.len() <= ONE_STATEMENT_MAX {
-            return self
-                .append_in_one_statement(user, thread, messages, first, count, now)
-                .await;
         }
-
-        let txn = db.begin_write().await?;
-        // (1) Write first: this locks the thread's row (and, on SQLite, the database, already
-        // taken by BEGIN IMMEDIATE) and checks ownership. `last_message_at` is not changed
-        // by this statement, so RETURNING gives the value before this append.
-        let update = Query::update()
-            .table(thread::Entity)
-            .value(
-                thread::Column::MessageCount,
-                Expr::col(thread::Column::MessageCount).add(count),
-            )
-            .value(thread::Column::UpdatedAt, db.timestamp(now))
-            .value(
-                thread::Column::Version,
-                next_version(thread::Column::Version, now),
-            )
-            .and_where(thread_scope(user, thread))
-            .returning_col(thread::Column::LastMessageAt)
-            .to_owned();
-        let row = txn
-            .query_one(&update)
-            .await
-            .map_err(store_error)?
-            .ok_or(StoreError::NotFound)?;
-        let previous_last = row
-            .try_get::<Option<chrono::DateTime<chrono::Utc>>>("", "last_message_at")
-            .map_err(store_error)?
-            .map(Timestamp::from_datetime);
-
-        // (2) The new messages must sort after every message already in the thread: when the
-        // clock of this instance is behind the last append (or a retry raced it), move them
-        // forward, keeping their spacing.
-        let shift = match previous_last {
-            Some(last) if last >= first => last.as_micros() - first.as_micros() + 1,
-            _ => 0,
-        };
-        let stored: Vec<Message> = messages
-            .into_iter()
-            .map(|mut m| {
-                if shift > 0 {
-                    m.created_at = m.created_at.plus_micros(shift);
-                    m.updated_at = m.updated_at.plus_micros(shift);
+        match db.backend() {
+            DbBackend::Postgres if messages.len() <= ONE_STATEMENT_MAX => {
+                self.append_chunk(None, user, thread, messages, now).await
+            }
+            DbBackend::Postgres => {
+                // More than one statement can carry: the same statement per chunk, in one
+                // transaction (the first chunk's UPDATE holds the thread's row lock).
+                let mut txn = db.begin_write().await?;
+                let mut stored = Vec::with_capacity(messages.len());
+                let mut rest = messages.into_iter();
+                loop {
+                    let chunk: Vec<Message> = rest.by_ref().take(ONE_STATEMENT_MAX).collect();
+                    if chunk.is_empty() {
+                        break;
+                    }
+                    stored.extend(
+                        self.append_chunk(Some(&mut txn), user, thread, chunk, now)
+                            .await?,
+                    );
                 }
-                m
-            })
-            .collect();
-
-        // (3) All rows at once; a primary-key clash aborts the whole transaction.
-        self.insert_messages(&txn, thread, &stored).await?;
-
-        // (4) The newest message is now one of these.
-        let last = stored.iter().map(|m| m.created_at).max();
-        let update = Query::update()
-            .table(thread::Entity)
-            .value(thread::Column::LastMessageAt, db.timestamp_or_null(last))
-            .and_where(thread_scope(user, thread))
-            .to_owned();
-        txn.execute(&update).await.map_err(store_error)?;
-        txn.commit().await.map_err(store_error)?;
-        Ok(stored)
+                txn.commit().await?;
+                Ok(stored)
+            }
+            _ => {
+                self.append_in_transaction(user, thread, messages, now)
+                    .await
+            }
+        }
     }
 
     async fn get_message(
@@ -446,11 +469,11 @@ impl MessageRepository for SeaOrmMessageRepository {
         now: Timestamp,
     ) -> Result<Message, StoreError> {
         let db = &self.db;
-        let txn = db.begin_write().await?;
-        self.touch_thread(&txn, user, thread, now).await?;
+        let mut txn = db.begin_write().await?;
+        self.touch_thread(&mut txn, user, thread, now).await?;
         if expected.as_ref().is_some_and(Vec::is_empty) {
             // An empty list of expected versions matches nothing.
-            return Err(if Self::message_exists(&txn, user, thread, id).await? {
+            return Err(if Self::message_exists(&mut txn, user, thread, id).await? {
                 StoreError::VersionMismatch
             } else {
                 StoreError::NotFound
@@ -475,10 +498,10 @@ impl MessageRepository for SeaOrmMessageRepository {
             update.and_where(Expr::col(Column::Version).is_in(versions.iter().map(Version::get)));
         }
         update.returning(Query::returning().columns(MESSAGE_COLUMNS));
-        let Some(row) = txn.query_one(&update).await.map_err(store_error)? else {
+        let Some(row) = txn.returning(&update).await? else {
             // Dropping the transaction rolls the thread's bump back.
             return Err(
-                if expected.is_some() && Self::message_exists(&txn, user, thread, id).await? {
+                if expected.is_some() && Self::message_exists(&mut txn, user, thread, id).await? {
                     StoreError::VersionMismatch
                 } else {
                     StoreError::NotFound
@@ -486,7 +509,7 @@ impl MessageRepository for SeaOrmMessageRepository {
             );
         };
         let message = message_from_row(&row)?;
-        txn.commit().await.map_err(store_error)?;
+        txn.commit().await?;
         Ok(message)
     }
 
@@ -497,14 +520,13 @@ impl MessageRepository for SeaOrmMessageRepository {
         id: MessageId,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().await?;
-        self.touch_thread(&txn, user, thread, now).await?;
+        let mut txn = self.db.begin_write().await?;
+        self.touch_thread(&mut txn, user, thread, now).await?;
         let delete = Query::delete()
             .from_table(message::Entity)
             .and_where(message_scope(user, thread, id))
             .to_owned();
-        let result = txn.execute(&delete).await.map_err(store_error)?;
-        if result.rows_affected() == 0 {
+        if txn.execute(&delete).await? == 0 {
             return Err(StoreError::NotFound);
         }
         // Recount rather than decrement: exact whatever happened before.
@@ -527,8 +549,8 @@ impl MessageRepository for SeaOrmMessageRepository {
             )
             .and_where(thread_scope(user, thread))
             .to_owned();
-        txn.execute(&update).await.map_err(store_error)?;
-        txn.commit().await.map_err(store_error)?;
+        txn.execute(&update).await?;
+        txn.commit().await?;
         Ok(())
     }
 }

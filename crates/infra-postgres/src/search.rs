@@ -22,11 +22,11 @@ use domain::{
     UserId,
 };
 use sea_orm::sea_query::Value;
-use sea_orm::{DbBackend, IdenStatic, QueryResult, Statement};
+use sea_orm::{DbBackend, IdenStatic, Statement};
 
 use crate::convert::{MESSAGE_COLUMNS, message_from_row};
-use crate::db::{Db, sql_limit};
-use crate::error::{InvalidRow, store_error};
+use crate::db::{Db, Row, sql_limit};
+use crate::error::InvalidRow;
 
 /// The PostgreSQL text search configuration the migration creates: `simple` (no stemming,
 /// no stop words) with `unaccent` first.
@@ -132,10 +132,16 @@ fn pg_tsquery(query: &SearchQuery, params: &mut Params) -> String {
     conjuncts.join(" && ")
 }
 
+/// PostgreSQL: the user's [`SearchRequest::CANDIDATES`] newest matches (read from
+/// `chat_messages_user_recent_idx` newest first, or from the GIN index when the words are
+/// rare: the planner sees the query's words, see [`SeaOrmSearchRepository`]), ranked, the
+/// page cut from them; the headline, which parses the whole content again, only for the
+/// page.
 fn postgres_statement(db: &Db, user: &UserId, request: &SearchRequest) -> Statement {
     let mut params = Params::new(DbBackend::Postgres);
     let tsquery = pg_tsquery(&request.query, &mut params);
     let user = params.bind(user.as_str());
+    let candidates = params.bind(SearchRequest::CANDIDATES);
     let keyset = match request.after {
         Some(after) => format!(
             "WHERE (hits.rank, hits.created_at, hits.id) < ({}, {}, {})",
@@ -152,22 +158,23 @@ fn postgres_statement(db: &Db, user: &UserId, request: &SearchRequest) -> Statem
     let options = params.bind(format!(
         "StartSel={open}, StopSel={close}, {PG_HEADLINE_OPTIONS}"
     ));
-    let columns = message_columns("m");
+    let columns = message_columns("c");
     let order = page_order("hits");
     let final_order = page_order("page");
-    // The rank is computed for every hit (it orders them); the headline, which parses the
-    // whole content again, only for the page.
     let sql = format!(
-        "WITH search AS (SELECT {tsquery} AS query), \
+        "WITH candidates AS (\
+           SELECT m.* FROM chat_messages AS m \
+           WHERE m.user_id = {user} AND m.search_vector @@ ({tsquery}) \
+           ORDER BY m.created_at DESC, m.id DESC LIMIT {candidates}\
+         ), \
          hits AS (\
            SELECT {columns}, t.title AS thread_title, t.user_id AS thread_user_id, \
-             round(ts_rank_cd(m.search_vector, search.query)::float8 * {PG_RANK_SCALE})::bigint AS rank \
-           FROM search, chat_messages AS m JOIN chat_threads AS t ON t.id = m.thread_id \
-           WHERE t.user_id = {user} AND m.search_vector @@ search.query\
+             round(ts_rank_cd(c.search_vector, ({tsquery}))::float8 * {PG_RANK_SCALE})::bigint AS rank \
+           FROM candidates AS c JOIN chat_threads AS t ON t.id = c.thread_id AND t.user_id = {user}\
          ) \
          SELECT page.*, \
-           ts_headline('{PG_CONFIG}', translate(page.content, {markers}, {standins}), search.query, {options}) AS snippet \
-         FROM (SELECT * FROM hits {keyset} ORDER BY {order} LIMIT {limit}) AS page, search \
+           ts_headline('{PG_CONFIG}', translate(page.content, {markers}, {standins}), ({tsquery}), {options}) AS snippet \
+         FROM (SELECT * FROM hits {keyset} ORDER BY {order} LIMIT {limit}) AS page \
          ORDER BY {final_order}"
     );
     params.statement(sql)
@@ -198,10 +205,14 @@ fn fts5_query(query: &SearchQuery) -> String {
     }
 }
 
+/// SQLite: the same rule as on PostgreSQL. FTS5 finds the matches, the user's newest
+/// [`SearchRequest::CANDIDATES`] of them are kept, and only those are ranked (a correlated
+/// lookup of each one's FTS5 row by rowid); the snippet is computed for the page only.
 fn sqlite_statement(db: &Db, user: &UserId, request: &SearchRequest) -> Statement {
     let mut params = Params::new(DbBackend::Sqlite);
     let matches = params.bind(fts5_query(&request.query));
     let user = params.bind(user.as_str());
+    let candidates = params.bind(SearchRequest::CANDIDATES);
     let keyset = match request.after {
         Some(after) => format!(
             "WHERE (hits.rank, hits.created_at, hits.id) < ({}, {}, {})",
@@ -220,8 +231,7 @@ fn sqlite_statement(db: &Db, user: &UserId, request: &SearchRequest) -> Statemen
     let order = page_order("hits");
     let final_order = page_order("page");
     // `highlight()` inserts one marker before each match; the text it works on is the
-    // content view's, whose length equals the content's. The snippet is computed for the
-    // page only, in a correlated subquery that seeks the index by rowid.
+    // content view's, whose length equals the content's.
     let sql = format!(
         "SELECT page.*, \
            (SELECT snippet(chat_messages_fts, 0, {open}, {close}, {ellipsis}, {SQLITE_SNIPPET_TOKENS}) \
@@ -230,14 +240,21 @@ fn sqlite_statement(db: &Db, user: &UserId, request: &SearchRequest) -> Statemen
            ) AS snippet \
          FROM (\
            SELECT * FROM (\
-             SELECT {columns}, t.title AS thread_title, t.user_id AS thread_user_id, \
-               length(highlight(chat_messages_fts, 0, char(1), '')) - length(chat_messages_fts.content) AS rank, \
-               chat_messages_fts.rowid AS fts_rowid \
-             FROM chat_messages_fts \
-             JOIN chat_messages_fts_rows AS r ON r.id = chat_messages_fts.rowid \
-             JOIN chat_messages AS m ON m.id = r.message_id \
-             JOIN chat_threads AS t ON t.id = m.thread_id \
-             WHERE chat_messages_fts MATCH {matches} AND t.user_id = {user}\
+             SELECT candidates.*, \
+               (SELECT length(highlight(chat_messages_fts, 0, char(1), '')) - length(chat_messages_fts.content) \
+                FROM chat_messages_fts \
+                WHERE chat_messages_fts MATCH {matches} AND chat_messages_fts.rowid = candidates.fts_rowid\
+               ) AS rank \
+             FROM (\
+               SELECT {columns}, t.title AS thread_title, t.user_id AS thread_user_id, \
+                 chat_messages_fts.rowid AS fts_rowid \
+               FROM chat_messages_fts \
+               JOIN chat_messages_fts_rows AS r ON r.id = chat_messages_fts.rowid \
+               JOIN chat_messages AS m ON m.id = r.message_id \
+               JOIN chat_threads AS t ON t.id = m.thread_id \
+               WHERE chat_messages_fts MATCH {matches} AND m.user_id = {user} AND t.user_id = {user} \
+               ORDER BY m.created_at DESC, m.id DESC LIMIT {candidates}\
+             ) AS candidates\
            ) AS hits {keyset} \
            ORDER BY {order} LIMIT {limit}\
          ) AS page \
@@ -246,14 +263,14 @@ fn sqlite_statement(db: &Db, user: &UserId, request: &SearchRequest) -> Statemen
     params.statement(sql)
 }
 
-fn hit_from_row(row: &QueryResult) -> Result<SearchHit, StoreError> {
+fn hit_from_row(row: &Row) -> Result<SearchHit, StoreError> {
     let message = message_from_row(row)?;
     let id = *message.id.as_uuid();
     let invalid = |err| InvalidRow::store_error("chat_threads", id, &err);
-    let title: String = row.try_get("", "thread_title").map_err(store_error)?;
-    let owner: String = row.try_get("", "thread_user_id").map_err(store_error)?;
-    let rank: i64 = row.try_get("", "rank").map_err(store_error)?;
-    let snippet: Option<String> = row.try_get("", "snippet").map_err(store_error)?;
+    let title: String = row.get_named("thread_title")?;
+    let owner: String = row.get_named("thread_user_id")?;
+    let rank: i64 = row.get_named("rank")?;
+    let snippet: Option<String> = row.get_named("snippet")?;
     Ok(SearchHit {
         message,
         thread_title: ThreadTitle::parse(title).map_err(invalid)?,
@@ -275,7 +292,9 @@ impl SearchRepository for SeaOrmSearchRepository {
             DbBackend::Postgres => postgres_statement(db, user, &request),
             _ => sqlite_statement(db, user, &request),
         };
-        let rows = db.statement_rows(statement).await?;
+        // Planned for the words searched: whether scanning the user's newest messages or
+        // the full-text index is faster depends on how common they are.
+        let rows = db.statement_rows_planned_for_values(statement).await?;
         rows.iter().map(hit_from_row).collect()
     }
 }

@@ -6,14 +6,11 @@ use domain::{
     Timestamp, UserId, Version,
 };
 use sea_orm::sea_query::{Expr, ExprTrait, Func, Query};
-use sea_orm::{
-    ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select, Statement,
-};
+use sea_orm::{EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select, Statement};
 
 use crate::convert::{THREAD_COLUMNS, thread_from_row, threads_from_rows};
 use crate::db::{Db, next_version, sql_limit, thread_exists};
 use crate::entity::thread::{self, Column};
-use crate::error::store_error;
 
 /// The thread columns that [`thread_from_row`] reads, from `chat_threads`.
 fn select_threads() -> Select<thread::Entity> {
@@ -215,11 +212,11 @@ impl ThreadRepository for SeaOrmThreadRepository {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
+        // Through the executor that serves requests: ready means a request can get a
+        // connection and run a statement now.
         let db = &self.db;
-        db.conn()
-            .query_one_raw(Statement::from_string(db.backend(), "SELECT 1"))
-            .await
-            .map_err(store_error)?;
+        db.statement_rows(Statement::from_string(db.backend(), "SELECT 1"))
+            .await?;
         Ok(())
     }
 }

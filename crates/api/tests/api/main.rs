@@ -11,5 +11,6 @@ mod isolation;
 mod lifecycle;
 mod messages;
 mod openapi;
+mod pool;
 mod search;
 mod threads;

@@ -394,8 +394,8 @@ async fn search_finds_a_word_planted_in_one_of_100k_messages_and_not_for_another
     let seed = Statement::from_sql_and_values(
         conn.get_database_backend(),
         "INSERT INTO chat_messages \
-           (id, thread_id, role, content, sources, metadata, created_at, updated_at, version) \
-         SELECT gen_random_uuid(), $1, \
+           (id, thread_id, user_id, role, content, sources, metadata, created_at, updated_at, version) \
+         SELECT gen_random_uuid(), $1, (SELECT user_id FROM chat_threads WHERE id = $1), \
            CASE WHEN i % 2 = 0 THEN 'user' ELSE 'assistant' END, \
            'message ' || i || ' about ' || (ARRAY['apples', 'pears', 'plums', 'figs', 'dates'])[1 + i % 5] \
              || ' and the weather in town number ' || (i % 97), \

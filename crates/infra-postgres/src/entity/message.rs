@@ -9,6 +9,7 @@ pub(crate) struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
     pub thread_id: Uuid,
+    pub user_id: String,
     pub role: String,
     pub content: String,
     #[sea_orm(column_type = "JsonBinary")]

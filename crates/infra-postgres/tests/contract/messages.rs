@@ -667,3 +667,100 @@ contract_test!(
         assert_eq!(after.archived_at, Some(at(5)));
     }
 );
+
+/// More messages than one statement carries (1,000 on PostgreSQL): the append takes its
+/// chunked path, in one transaction, on both backends.
+const LARGE_BATCH: i64 = 2_345;
+
+fn large_batch(thread: domain::ThreadId, from: i64) -> Vec<domain::Message> {
+    (0..LARGE_BATCH)
+        .map(|i| new_message(thread, &format!("message {i}"), at(from + i)))
+        .collect()
+}
+
+contract_test!(
+    async fn a_batch_larger_than_one_statement_is_stored_whole_and_in_order(repos: Repos) {
+        let alice = user("alice");
+        let thread = repos.thread_of(&alice, at(0)).await;
+        let first = repos.append(&alice, thread.id, &["before"], at(10)).await;
+        // Timestamps behind the thread's newest message: the whole batch is moved after it.
+        let batch = large_batch(thread.id, 5);
+        let stored = repos
+            .messages
+            .append_messages(&alice, thread.id, batch.clone(), at(20_000))
+            .await
+            .expect("append");
+        assert_eq!(stored.len(), batch.len());
+        assert!(stored[0].created_at > first[0].created_at);
+        assert!(stored.windows(2).all(|w| w[0].created_at < w[1].created_at));
+
+        let mut listed = Vec::new();
+        let mut after = None;
+        loop {
+            let page = repos
+                .messages
+                .list_messages(
+                    &alice,
+                    thread.id,
+                    domain::MessageListQuery {
+                        order: SortOrder::Asc,
+                        after,
+                        limit: 100,
+                    },
+                )
+                .await
+                .expect("list");
+            let Some(last) = page.last() else { break };
+            after = Some(domain::MessageKey {
+                created_at: last.created_at,
+                id: last.id,
+            });
+            listed.extend(page);
+        }
+        assert_eq!(listed.len(), batch.len() + 1);
+        assert_eq!(listed[0], first[0]);
+        assert_eq!(listed[1..], stored[..]);
+        let texts: Vec<String> = listed[1..]
+            .iter()
+            .map(|m| m.content.as_str().to_owned())
+            .collect();
+        let expected: Vec<String> = batch
+            .iter()
+            .map(|m| m.content.as_str().to_owned())
+            .collect();
+        assert_eq!(texts, expected);
+
+        let after = repos.thread(&alice, thread.id).await;
+        assert_eq!(after.message_count, LARGE_BATCH + 1);
+        assert_eq!(after.last_message_at, stored.last().map(|m| m.created_at));
+    }
+);
+
+contract_test!(
+    async fn a_large_batch_failing_in_its_last_chunk_writes_nothing(repos: Repos) {
+        let alice = user("alice");
+        let thread = repos.thread_of(&alice, at(0)).await;
+        let existing = repos.append(&alice, thread.id, &["kept"], at(10)).await;
+        let before = repos.thread(&alice, thread.id).await;
+        let mut batch = large_batch(thread.id, 100);
+        let last = batch.len() - 1;
+        batch[last].id = existing[0].id;
+        let ids: Vec<domain::MessageId> = batch[..last].iter().map(|m| m.id).collect();
+        assert_store_err!(
+            repos
+                .messages
+                .append_messages(&alice, thread.id, batch, at(20_000))
+                .await,
+            AlreadyExists
+        );
+        assert!(
+            repos
+                .messages
+                .find_messages(&alice, thread.id, ids)
+                .await
+                .expect("find")
+                .is_empty()
+        );
+        assert_eq!(repos.thread(&alice, thread.id).await, before);
+    }
+);

@@ -599,21 +599,27 @@ async fn the_sqlite_index_follows_inserts_edits_deletes_and_cascades() {
 }
 
 /// Applies only the first migration (the chat tables, before search) to `url`.
-async fn migrate_before_search(url: &str) {
+/// Undoes the newest `steps` migrations, then applies every migration again.
+async fn redo_migrations(url: &str, steps: u32) {
     let raw = Database::connect(url).await.expect("open raw");
-    migration::Migrator::up(&raw, Some(1))
+    migration::Migrator::down(&raw, Some(steps))
         .await
-        .expect("first migration");
+        .expect("undo migrations");
+    migration::Migrator::up(&raw, None)
+        .await
+        .expect("redo migrations");
     let _ = raw.close().await;
 }
 
-/// Messages stored before the search migration are found after it; undoing and redoing
-/// the migration keeps search working.
+/// Messages stored before the search and owner migrations are found after them (the
+/// search vector and `chat_messages.user_id` are back-filled); undoing and redoing them
+/// keeps search working.
 async fn search_migration_backfills_and_can_be_redone(url: &str) {
-    migrate_before_search(url).await;
     let store = Store::connect(url, test_options()).await.expect("connect");
+    store.migrate().await.expect("migrations");
     let repos = Repos::of(&store);
     let alice = user("alice");
+    let bob = user("bob");
     let thread = repos.thread_of(&alice, at(0)).await;
     let old = repos
         .append(
@@ -623,17 +629,13 @@ async fn search_migration_backfills_and_can_be_redone(url: &str) {
             at(10),
         )
         .await;
-    store.migrate().await.expect("the search migration");
+    // Undo the owner column and the search structures, then apply both again: the
+    // message stored before them must be found, as its owner's only.
+    redo_migrations(url, 2).await;
     assert_eq!(repos.search_ids(&alice, "existed").await, [old[0].id]);
+    assert!(repos.search_ids(&bob, "existed").await.is_empty());
 
-    let raw = Database::connect(url).await.expect("open raw");
-    migration::Migrator::down(&raw, Some(1))
-        .await
-        .expect("undo search");
-    migration::Migrator::up(&raw, None)
-        .await
-        .expect("redo search");
-    let _ = raw.close().await;
+    redo_migrations(url, 1).await;
     let new = repos
         .append(&alice, thread.id, &["written after search existed"], at(20))
         .await;
