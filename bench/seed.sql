@@ -72,10 +72,11 @@ FROM generate_series(1, :users * 20) AS t;
 -- thread t is number n = t * 128 + m (so ids grow in insertion order without a sort).
 -- Foreign-key triggers are off while loading (the rows are consistent by construction).
 SET session_replication_role = replica;
-INSERT INTO chat_messages (id, thread_id, role, content, sources, metadata,
+INSERT INTO chat_messages (id, thread_id, user_id, role, content, sources, metadata,
                            created_at, updated_at, version)
 SELECT ('01900000-0000-7000-8000-' || lpad(to_hex(n), 12, '0'))::uuid,
        thread_id,
+       'bench-user-' || ((t - 1) / 20 + 1),
        CASE WHEN m % 2 = 1 THEN 'user' ELSE 'assistant' END,
        substr(:'corpus', (1 + (n * 7919) % 6000)::int,
               (CASE WHEN m % 2 = 1 THEN 40 + (n * 13) % 400 ELSE 200 + (n * 31) % 1800 END)::int),
