@@ -8,6 +8,8 @@
 #   WARMUP=3
 #   CONNECTIONS=32        wrk connections = pgbench clients
 #   SCENARIOS="read read_session threads search append"
+#                         (add search_scaling to run bench/search-scaling.sh at the end,
+#                         with its own settings: OTHERS, BIG, SMALL, REQUESTS, ...)
 #   LATENCY_SIZES="10000 $MESSAGES"   data sets of the read-latency comparison
 #   PGURL=postgres://postgres@127.0.0.1:5432   server (trust auth); databases are bench_*
 #   PORT=18080            where the service listens (127.0.0.1)
@@ -197,6 +199,7 @@ POOL=$(curl -s "http://127.0.0.1:$PORT/metrics" | sed -nE 's/^chat_history_db_po
 
 ran=()
 for scenario in $SCENARIOS; do
+  [[ $scenario == search_scaling ]] && continue   # its own data sets: below
   tokens=$RESULTS/jwt.txt
   [[ $scenario == *_session ]] && tokens=$RESULTS/session.txt
   if [[ $scenario == search ]] && ! search_available; then
@@ -244,6 +247,14 @@ done
 echo "]" >>"$RESULTS/latency.json.tmp"
 mv "$RESULTS/latency.json.tmp" "$RESULTS/latency.json"
 stop_service
+
+# --- search scaling (bench/search-scaling.sh), when SCENARIOS names it ---------------------
+if [[ " $SCENARIOS " == *" search_scaling "* ]]; then
+  log "search scaling (bench/search-scaling.sh)"
+  RESULTS=$RESULTS/search-scaling SKIP_BUILD=1 BIN=$BIN CHAT_HISTORY_BIN=$BIN PGURL=$PGURL \
+    KEEP_DB=$KEEP_DB PREWARM=${PREWARM:-1} SERVICE_ENV=$SERVICE_ENV SERVICE_LOG=$SERVICE_LOG \
+    bash bench/search-scaling.sh >/dev/null || log "search scaling failed"
+fi
 
 # --- report -------------------------------------------------------------------------------
 python3 - "$RESULTS" <<PY

@@ -5,6 +5,9 @@
   bench.py sample  OUT.json SERVICE_PID   sample CPU by process group and the service's RSS until SIGTERM
   bench.py pglog   PREFIX                 latency percentiles (ms) of pgbench -l logs, as JSON
   bench.py report  RESULTS_DIR            write RESULTS_DIR/report.md from the JSON files there
+  bench.py latency URL TOKEN WARMUP N     N sequential GETs on one keep-alive connection, after
+                                          WARMUP unmeasured ones: percentiles (ms) as JSON
+  bench.py scaling RESULTS_DIR            write RESULTS_DIR/report.md of bench/search-scaling.sh
 
 Secrets come from JWT_HS256_SECRET and BETTER_AUTH_SECRET.
 """
@@ -228,6 +231,107 @@ def report(results: str) -> None:
             lines.append(f"| {row['messages']:,} | {fmt(row.get('c1_p50'), 2)} / {fmt(row.get('c1_p99'), 2)} | "
                          f"{fmt(row.get('cN_p50'), 2)} / {fmt(row.get('cN_p99'), 2)} | "
                          f"{fmt(row.get('pg_p50'), 3)} / {fmt(row.get('pg_p99'), 3)} |")
+    scaling_report = os.path.join(results, "search-scaling", "report.md")
+    if os.path.exists(scaling_report):
+        with open(scaling_report) as f:
+            lines += ["", "#" + f.read().rstrip("\n")]  # its title one level down
+    text = "\n".join(lines) + "\n"
+    with open(os.path.join(results, "report.md"), "w") as f:
+        f.write(text)
+    sys.stdout.write(text)
+
+
+def latency(url: str, token: str, warmup: int, count: int) -> None:
+    """One client, one request at a time, on one HTTP/1.1 keep-alive connection (as a
+    browser or a backend would reuse one): the time from sending a request to having read
+    the whole response. Every response must be 200 with a JSON body."""
+    import http.client
+    import urllib.parse
+    parts = urllib.parse.urlsplit(url)
+    path = parts.path + ("?" + parts.query if parts.query else "")
+    conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=60)
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+    lat, hits, has_more = [], None, None
+    for k in range(warmup + count):
+        t0 = time.perf_counter()
+        conn.request("GET", path, headers=headers)
+        resp = conn.getresponse()
+        body = resp.read()
+        elapsed = (time.perf_counter() - t0) * 1000.0
+        if resp.status != 200:
+            sys.exit(f"GET {path}: HTTP {resp.status}: {body[:300]!r}")
+        if k >= warmup:
+            lat.append(elapsed)
+        if hits is None:
+            page = json.loads(body)
+            hits, has_more = len(page.get("data", [])), page.get("has_more")
+    conn.close()
+    ordered = sorted(lat)
+
+    def pct(p):
+        return round(ordered[min(len(ordered) - 1, int(p / 100.0 * len(ordered)))], 3)
+
+    json.dump({"count": len(lat), "p50_ms": pct(50), "p90_ms": pct(90), "p99_ms": pct(99),
+               "max_ms": round(ordered[-1], 3), "mean_ms": round(sum(lat) / len(lat), 3),
+               "page_hits": hits, "has_more": has_more}, sys.stdout)
+
+
+def scaling(results: str) -> None:
+    """The report of bench/search-scaling.sh: one table per data set (messages of others),
+    the big/small ratio of each word, and, when a run without others is there, each case
+    with others against it."""
+    meta = load(os.path.join(results, "meta.json")) or {}
+    runs = meta.get("runs", [])
+    cases = [("small", "common"), ("big", "common"), ("small", "rare"), ("big", "rare")]
+    size = {"small": meta.get("small", "?"), "big": meta.get("big", "?")}
+    words = meta.get("words", {"common": "common", "rare": "zanzibar"})
+    lines = [f"# chat-history search scaling, {meta.get('date', '')}", ""]
+    lines.append(f"- machine: {meta.get('cpu', '?')}, {meta.get('cores', '?')} cores, {meta.get('mem', '?')}; "
+                 f"load average before / after: {meta.get('load_before', '?')} / {meta.get('load_after', '?')}")
+    lines.append(f"- binary: `{meta.get('bin', '?')}` ({meta.get('commit', '?')}); "
+                 f"`chat_messages.user_id` in the schema: {'yes' if meta.get('has_owner') else 'no'}")
+    lines.append(f"- users: big = {size['big']:,} messages, small = {size['small']:,} messages; "
+                 f"'{words['common']}' in 60 % of every user's messages, '{words['rare']}' in 0.1 %")
+    lines.append(f"- `GET /api/v1/search?q=<word>&limit={meta.get('limit', 20)}`, one client, one keep-alive "
+                 f"connection, {meta.get('requests', '?')} requests per case after {meta.get('warmup', '?')} "
+                 f"unmeasured ones; prewarm {'yes' if meta.get('prewarm') else 'no'}")
+    lines.append("")
+    lines.append("| others' messages | database | case | hits (page / has_more) | p50 ms | p90 ms | p99 ms | max ms |")
+    lines.append("|---:|---|---|---|---:|---:|---:|---:|")
+    data = {}
+    for run in runs:
+        o = run["others"]
+        for who, word in cases:
+            r = load(os.path.join(results, f"others-{o}-{who}-{word}.json"))
+            data[(o, who, word)] = r
+            if r is None:
+                lines.append(f"| {o:,} | {run.get('db_size', '?')} | {who} / {words[word]} | failed | | | | |")
+                continue
+            lines.append(f"| {o:,} | {run.get('db_size', '?')} | {who} / {words[word]} | "
+                         f"{r['page_hits']} / {str(r['has_more']).lower()} | {fmt(r['p50_ms'], 2)} | "
+                         f"{fmt(r['p90_ms'], 2)} | {fmt(r['p99_ms'], 2)} | {fmt(r['max_ms'], 2)} |")
+    lines += ["", f"Big ({size['big']:,} messages) against small ({size['small']:,}), p50 "
+              "(goal for the common word: at most 3x):", "",
+              "| others' messages | common: big / small p50 | rare: big / small p50 |", "|---:|---:|---:|"]
+
+    def ratio(a, b, key="p50_ms"):
+        return "–" if not (a and b and b.get(key)) else f"{a[key] / b[key]:.2f}x"
+
+    for run in runs:
+        o = run["others"]
+        lines.append(f"| {o:,} | {ratio(data.get((o, 'big', 'common')), data.get((o, 'small', 'common')))} | "
+                     f"{ratio(data.get((o, 'big', 'rare')), data.get((o, 'small', 'rare')))} |")
+    base = next((r for r in runs if r["others"] == 0), None)
+    others = [r for r in runs if r["others"] != 0]
+    if base and others:
+        lines += ["", "With others' messages against without, p50 / p99 (goal: no slower, 1.00x):", "",
+                  "| others' messages | " + " | ".join(f"{w} / {words[k]}" for w, k in cases) + " |",
+                  "|---:|" + "---:|" * len(cases)]
+        for run in others:
+            o = run["others"]
+            cells = [f"{ratio(data.get((o, w, k)), data.get((0, w, k)))} / "
+                     f"{ratio(data.get((o, w, k)), data.get((0, w, k)), 'p99_ms')}" for w, k in cases]
+            lines.append(f"| {o:,} | " + " | ".join(cells) + " |")
     text = "\n".join(lines) + "\n"
     with open(os.path.join(results, "report.md"), "w") as f:
         f.write(text)
@@ -244,5 +348,9 @@ if __name__ == "__main__":
         pglog(sys.argv[2])
     elif cmd == "report":
         report(sys.argv[2])
+    elif cmd == "latency":
+        latency(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
+    elif cmd == "scaling":
+        scaling(sys.argv[2])
     else:
         sys.exit(__doc__)
