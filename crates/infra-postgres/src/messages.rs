@@ -534,7 +534,7 @@ impl MessageRepository for SeaOrmMessageRepository {
             Query::select()
                 .expr(column)
                 .from(message::Entity)
-                .and_where(Expr::col((message::Entity, Column::ThreadId)).eq(*thread.as_uuid()))
+                .and_where(in_users_thread(user, thread))
                 .to_owned()
         };
         let update = Query::update()

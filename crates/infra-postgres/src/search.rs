@@ -46,7 +46,8 @@ const SQLITE_SNIPPET_TOKENS: i64 = 24;
 /// Rank scale on PostgreSQL: `ts_rank_cd` is a `real`; six decimals keep its order.
 const PG_RANK_SCALE: i64 = 1_000_000;
 
-/// Full-text search in `chat_messages`, scoped to the user through `chat_threads`.
+/// Full-text search in `chat_messages`, scoped by the messages' own `user_id` (and the
+/// joined thread's, which the foreign key keeps equal).
 #[derive(Debug, Clone)]
 pub struct SeaOrmSearchRepository {
     db: Db,

@@ -658,3 +658,49 @@ async fn messages_stored_before_the_search_migration_are_found_on_sqlite() {
     let dir = tempfile::tempdir().expect("temporary directory");
     search_migration_backfills_and_can_be_redone(&sqlite_url(&dir.path().join("chat.db"))).await;
 }
+
+contract_test!(
+    async fn only_the_newest_matches_are_ranked_and_rare_words_are_found_at_any_age(repos: Repos) {
+        let (alice, bob) = (user("alice"), user("bob"));
+        let thread = repos.thread_of(&alice, at(0)).await;
+        // The oldest message matches best ("apple" four times) and also holds a rare word.
+        let oldest = repos
+            .append(
+                &alice,
+                thread.id,
+                &["apple apple apple apple and a quince"],
+                at(10),
+            )
+            .await;
+        let newer = usize::try_from(SearchRequest::CANDIDATES).expect("fits") + 50;
+        let texts: Vec<String> = (0..newer)
+            .map(|i| format!("an apple, number {i}"))
+            .collect();
+        let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let stored = repos.append(&alice, thread.id, &texts, at(100)).await;
+        // Another user's matches change nothing.
+        let bobs = repos.thread_of(&bob, at(0)).await;
+        repos
+            .append(&bob, bobs.id, &["apple apple apple", "apple"], at(5_000))
+            .await;
+
+        let mut hits = Vec::new();
+        let mut after = None;
+        loop {
+            let page = repos.search_page(&alice, "apple", after, 100).await;
+            let Some(last) = page.last() else { break };
+            after = Some(last.key());
+            hits.extend(page);
+        }
+        let expected: HashSet<MessageId> = stored[stored.len() - 1_000..]
+            .iter()
+            .map(|m| m.id)
+            .collect();
+        let found: HashSet<MessageId> = hits.iter().map(|h| h.message.id).collect();
+        assert_eq!(hits.len(), 1_000, "the 1,000 newest matches, each once");
+        assert_eq!(found, expected);
+        assert!(!found.contains(&oldest[0].id));
+        // A word found in fewer messages than that is found wherever it is.
+        assert_eq!(repos.search_ids(&alice, "quince").await, [oldest[0].id]);
+    }
+);
