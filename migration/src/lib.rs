@@ -20,6 +20,7 @@ pub use sea_orm_migration::{DbErr, MigrationTrait, MigratorTrait};
 mod m20261124_000001_create_chat_tables;
 mod m20261126_000001_create_message_search;
 mod m20261201_000001_message_owner;
+mod m20261201_000002_search_by_owner;
 
 /// All migrations of the chat-history schema, oldest first.
 #[derive(Debug)]
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000001_create_chat_tables::Migration),
             Box::new(m20261126_000001_create_message_search::Migration),
             Box::new(m20261201_000001_message_owner::Migration),
+            Box::new(m20261201_000002_search_by_owner::Migration),
         ]
     }
 }
@@ -98,6 +100,7 @@ mod tests {
                 "m20261124_000001_create_chat_tables",
                 "m20261126_000001_create_message_search",
                 "m20261201_000001_message_owner",
+                "m20261201_000002_search_by_owner",
             ]
         );
         let mut sorted = names.clone();

@@ -631,11 +631,11 @@ async fn search_migration_backfills_and_can_be_redone(url: &str) {
         .await;
     // Undo the owner column and the search structures, then apply both again: the
     // message stored before them must be found, as its owner's only.
-    redo_migrations(url, 2).await;
+    redo_migrations(url, 3).await;
     assert_eq!(repos.search_ids(&alice, "existed").await, [old[0].id]);
     assert!(repos.search_ids(&bob, "existed").await.is_empty());
 
-    redo_migrations(url, 1).await;
+    redo_migrations(url, 2).await;
     let new = repos
         .append(&alice, thread.id, &["written after search existed"], at(20))
         .await;
