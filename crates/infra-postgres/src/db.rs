@@ -116,19 +116,8 @@ impl Db {
         statement: Statement,
     ) -> Result<Vec<Row>, StoreError> {
         match self {
-            Self::Postgres(pool) => Ok(pool
-                .fetch_all(statement)
-                .await?
-                .into_iter()
-                .map(Row::Postgres)
-                .collect()),
-            Self::Sqlite(conn) => Ok(conn
-                .query_all_raw(statement)
-                .await
-                .map_err(store_error)?
-                .into_iter()
-                .map(Row::Sqlite)
-                .collect()),
+            Self::Postgres(pool) => Ok(postgres_rows(pool.fetch_all(statement).await?)),
+            Self::Sqlite(conn) => sqlite_rows(conn, statement).await,
         }
     }
 
@@ -139,12 +128,9 @@ impl Db {
         statement: Statement,
     ) -> Result<Vec<Row>, StoreError> {
         match self {
-            Self::Postgres(pool) => Ok(pool
-                .fetch_all_planned_for_values(statement)
-                .await?
-                .into_iter()
-                .map(Row::Postgres)
-                .collect()),
+            Self::Postgres(pool) => Ok(postgres_rows(
+                pool.fetch_all_planned_for_values(statement).await?,
+            )),
             Self::Sqlite(_) => self.statement_rows(statement).await,
         }
     }
@@ -154,11 +140,7 @@ impl Db {
         let statement = self.backend().build(query);
         match self {
             Self::Postgres(pool) => pool.execute(statement).await,
-            Self::Sqlite(conn) => conn
-                .execute_raw(statement)
-                .await
-                .map(|done| done.rows_affected())
-                .map_err(store_error),
+            Self::Sqlite(conn) => sqlite_execute(conn, statement).await,
         }
     }
 
@@ -207,6 +189,31 @@ impl Db {
     }
 }
 
+/// PostgreSQL rows as [`Row`]s.
+fn postgres_rows(rows: Vec<PgRow>) -> Vec<Row> {
+    rows.into_iter().map(Row::Postgres).collect()
+}
+
+/// One statement's rows on SeaORM's SQLite connection or transaction.
+async fn sqlite_rows(
+    conn: &impl ConnectionTrait,
+    statement: Statement,
+) -> Result<Vec<Row>, StoreError> {
+    let rows = conn.query_all_raw(statement).await.map_err(store_error)?;
+    Ok(rows.into_iter().map(Row::Sqlite).collect())
+}
+
+/// One statement on SeaORM's SQLite connection or transaction; the rows it changed.
+async fn sqlite_execute(
+    conn: &impl ConnectionTrait,
+    statement: Statement,
+) -> Result<u64, StoreError> {
+    conn.execute_raw(statement)
+        .await
+        .map(|done| done.rows_affected())
+        .map_err(store_error)
+}
+
 fn timestamp_value(backend: DbBackend, at: Timestamp) -> Value {
     match backend {
         DbBackend::Sqlite => Value::String(Some(at.to_rfc3339())),
@@ -246,19 +253,8 @@ impl Txn {
         statement: Statement,
     ) -> Result<Vec<Row>, StoreError> {
         match self {
-            Self::Postgres(txn) => Ok(txn
-                .fetch_all(statement)
-                .await?
-                .into_iter()
-                .map(Row::Postgres)
-                .collect()),
-            Self::Sqlite(txn) => Ok(txn
-                .query_all_raw(statement)
-                .await
-                .map_err(store_error)?
-                .into_iter()
-                .map(Row::Sqlite)
-                .collect()),
+            Self::Postgres(txn) => Ok(postgres_rows(txn.fetch_all(statement).await?)),
+            Self::Sqlite(txn) => sqlite_rows(txn, statement).await,
         }
     }
 
@@ -279,11 +275,7 @@ impl Txn {
         let statement = self.backend().build(query);
         match self {
             Self::Postgres(txn) => txn.execute(statement).await,
-            Self::Sqlite(txn) => txn
-                .execute_raw(statement)
-                .await
-                .map(|done| done.rows_affected())
-                .map_err(store_error),
+            Self::Sqlite(txn) => sqlite_execute(txn, statement).await,
         }
     }
 
