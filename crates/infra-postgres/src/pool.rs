@@ -124,6 +124,48 @@ struct Conn {
     in_transaction: bool,
 }
 
+impl Conn {
+    /// Runs `work` on the connection, which counts as unsettled until `work` has read
+    /// PostgreSQL's whole answer (a future dropped half-way leaves it unsettled, and the
+    /// pool tests it before reuse).
+    async fn settle<T>(
+        &mut self,
+        work: impl AsyncFnOnce(&mut PgConnection) -> Result<T, sqlx::Error>,
+    ) -> Result<T, StoreError> {
+        self.settled = false;
+        let done = work(&mut self.pg).await.map_err(sqlx_error)?;
+        self.settled = true;
+        Ok(done)
+    }
+
+    /// Starts, commits or rolls back a transaction and records whether one is open once
+    /// PostgreSQL has answered (`BEGIN` marks it open before it is sent, so that a
+    /// connection dropped meanwhile is rolled back before reuse).
+    async fn transaction_control(&mut self, control: Control) -> Result<(), StoreError> {
+        let begins = control == Control::Begin;
+        if begins {
+            self.in_transaction = true;
+        }
+        let sql = match control {
+            Control::Begin => "BEGIN",
+            Control::Commit => "COMMIT",
+            Control::Rollback => "ROLLBACK",
+        };
+        self.settle(async |pg| sqlx::raw_sql(sql).execute(pg).await.map(drop))
+            .await?;
+        self.in_transaction = begins;
+        Ok(())
+    }
+}
+
+/// The transaction control statements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Control {
+    Begin,
+    Commit,
+    Rollback,
+}
+
 #[derive(Debug)]
 struct Idle {
     conn: Conn,
@@ -244,6 +286,20 @@ impl PgPool {
         self.acquire_with(permit, deadline).await
     }
 
+    /// Opens a connection and closes it again: whether PostgreSQL can be reached (at
+    /// start). The connection is not kept: it would belong to the thread that starts the
+    /// service, not to a thread that serves requests.
+    ///
+    /// # Errors
+    /// As for [`PgPool::acquire`].
+    pub(crate) async fn check_reachable(&self) -> Result<(), StoreError> {
+        let mut pooled = self.acquire().await?;
+        if let Some(conn) = pooled.conn.take() {
+            close_politely(conn);
+        }
+        Ok(())
+    }
+
     /// A connection for the holder of `permit`: an idle one of this thread, else a new
     /// one while the pool is below its maximum, else an idle one of another thread (the
     /// permit guarantees there is one). A dead idle connection is dropped and the search
@@ -337,14 +393,9 @@ impl PgPool {
         let ready = if conn.in_transaction {
             // A transaction left open (its rollback could not run): end it before anyone
             // else sees this connection.
-            tokio::time::timeout(limit, rollback(&mut conn)).await
+            tokio::time::timeout(limit, conn.transaction_control(Control::Rollback)).await
         } else if !conn.settled || since.elapsed() >= PING_IF_IDLE_FOR {
-            tokio::time::timeout(limit, async {
-                conn.pg.ping().await.map_err(sqlx_error)?;
-                conn.settled = true;
-                Ok(())
-            })
-            .await
+            tokio::time::timeout(limit, conn.settle(async |pg| pg.ping().await)).await
         } else {
             return Some(conn);
         };
@@ -450,28 +501,9 @@ impl PgPool {
     /// As for [`PgPool::fetch_all`].
     pub(crate) async fn begin(&self) -> Result<PgTransaction, StoreError> {
         let mut conn = self.acquire().await?;
-        let pg = conn.conn_mut()?;
-        pg.in_transaction = true;
-        pg.settled = false;
-        sqlx::raw_sql("BEGIN")
-            .execute(&mut pg.pg)
-            .await
-            .map_err(sqlx_error)?;
-        pg.settled = true;
+        conn.conn_mut()?.transaction_control(Control::Begin).await?;
         Ok(PgTransaction { conn: Some(conn) })
     }
-}
-
-/// Sends `ROLLBACK` and marks the connection clean when PostgreSQL has answered.
-async fn rollback(conn: &mut Conn) -> Result<(), StoreError> {
-    conn.settled = false;
-    sqlx::raw_sql("ROLLBACK")
-        .execute(&mut conn.pg)
-        .await
-        .map_err(sqlx_error)?;
-    conn.settled = true;
-    conn.in_transaction = false;
-    Ok(())
 }
 
 /// Closes a connection with a Terminate message, on a task of its own when there is a
@@ -508,25 +540,17 @@ impl PooledConn {
         statement: Statement,
         prepare: Prepare,
     ) -> Result<Vec<PgRow>, StoreError> {
-        let conn = self.conn_mut()?;
-        conn.settled = false;
-        let rows = bind(statement, prepare)
-            .fetch_all(&mut conn.pg)
+        self.conn_mut()?
+            .settle(async |pg| bind(statement, prepare).fetch_all(pg).await)
             .await
-            .map_err(sqlx_error)?;
-        conn.settled = true;
-        Ok(rows)
     }
 
     /// Runs one statement and returns how many rows it changed.
     pub(crate) async fn execute(&mut self, statement: Statement) -> Result<u64, StoreError> {
-        let conn = self.conn_mut()?;
-        conn.settled = false;
-        let done = bind(statement, Prepare::Cached)
-            .execute(&mut conn.pg)
-            .await
-            .map_err(sqlx_error)?;
-        conn.settled = true;
+        let done = self
+            .conn_mut()?
+            .settle(async |pg| bind(statement, Prepare::Cached).execute(pg).await)
+            .await?;
         Ok(done.rows_affected())
     }
 
@@ -606,15 +630,10 @@ impl PgTransaction {
             .conn
             .take()
             .ok_or_else(|| StoreError::Unavailable(Box::new(PoolClosed)))?;
-        let conn = pooled.conn_mut()?;
-        conn.settled = false;
-        sqlx::raw_sql("COMMIT")
-            .execute(&mut conn.pg)
+        pooled
+            .conn_mut()?
+            .transaction_control(Control::Commit)
             .await
-            .map_err(sqlx_error)?;
-        conn.settled = true;
-        conn.in_transaction = false;
-        Ok(())
     }
 }
 
@@ -629,7 +648,7 @@ impl Drop for PgTransaction {
         };
         runtime.spawn(async move {
             if let Some(conn) = pooled.conn.as_mut()
-                && rollback(conn).await.is_err()
+                && conn.transaction_control(Control::Rollback).await.is_err()
             {
                 // A connection whose transaction could not be ended is not reused.
                 pooled.discard();
