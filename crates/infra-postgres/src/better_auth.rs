@@ -158,7 +158,7 @@ impl BetterAuthSessionStore {
             Duration::from_secs(5),
             Duration::from_secs(5),
         )?);
-        drop(pool.acquire().await?);
+        pool.check_reachable().await?;
         Self::over(Db::Postgres(pool), names)
     }
 

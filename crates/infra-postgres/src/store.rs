@@ -148,9 +148,8 @@ impl Store {
                     options.acquire_timeout,
                     options.connect_timeout,
                 )?);
-                // Fail at start, not at the first request, when the database is not there;
-                // the connection stays in the pool.
-                drop(pool.acquire().await?);
+                // Fail at start, not at the first request, when the database is not there.
+                pool.check_reachable().await?;
                 Db::Postgres(pool)
             }
             Backend::Sqlite => Db::Sqlite(connect_sqlite(url, &options).await?),
