@@ -140,11 +140,7 @@ impl SeaOrmMessageRepository {
         now: Timestamp,
     ) -> Result<Vec<Message>, StoreError> {
         let db = &self.db;
-        let (Some(first), Some(last), Ok(count)) = (
-            messages.iter().map(|m| m.created_at).min(),
-            messages.iter().map(|m| m.created_at).max(),
-            i64::try_from(messages.len()),
-        ) else {
+        let Some(Span { first, last, count }) = Span::of(&messages) else {
             return Ok(messages);
         };
         let mut sql =
@@ -226,10 +222,7 @@ impl SeaOrmMessageRepository {
         now: Timestamp,
     ) -> Result<Vec<Message>, StoreError> {
         let db = &self.db;
-        let (Some(first), Ok(count)) = (
-            messages.iter().map(|m| m.created_at).min(),
-            i64::try_from(messages.len()),
-        ) else {
+        let Some(Span { first, last, count }) = Span::of(&messages) else {
             return Ok(messages);
         };
         let mut txn = db.begin_write().await?;
@@ -267,10 +260,12 @@ impl SeaOrmMessageRepository {
             .await?;
 
         // (4) The newest message is now one of these.
-        let last = stored.iter().map(|m| m.created_at).max();
         let update = Query::update()
             .table(thread::Entity)
-            .value(thread::Column::LastMessageAt, db.timestamp_or_null(last))
+            .value(
+                thread::Column::LastMessageAt,
+                db.timestamp(last.plus_micros(shift)),
+            )
             .and_where(thread_scope(user, thread))
             .to_owned();
         txn.execute(&update).await?;
@@ -319,6 +314,26 @@ impl SeaOrmMessageRepository {
             txn.execute(&insert).await?;
         }
         Ok(())
+    }
+}
+
+/// The timestamps and the number of messages to append.
+struct Span {
+    /// The earliest `created_at`.
+    first: Timestamp,
+    /// The latest `created_at`.
+    last: Timestamp,
+    count: i64,
+}
+
+impl Span {
+    /// `None` for no messages.
+    fn of(messages: &[Message]) -> Option<Self> {
+        Some(Self {
+            first: messages.iter().map(|m| m.created_at).min()?,
+            last: messages.iter().map(|m| m.created_at).max()?,
+            count: i64::try_from(messages.len()).ok()?,
+        })
     }
 }
 
