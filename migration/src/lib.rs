@@ -80,6 +80,20 @@ pub async fn up_locked(db: &DatabaseConnection) -> Result<(), DbErr> {
     closed.map_err(conn_err)
 }
 
+/// Runs `statements` one after the other on a migration's connection: the body of the
+/// migrations written as SQL text for each backend.
+pub(crate) async fn execute_all(
+    manager: &sea_orm_migration::SchemaManager<'_>,
+    statements: &[&str],
+) -> Result<(), DbErr> {
+    use sea_orm_migration::sea_orm::ConnectionTrait as _;
+    let conn = manager.get_connection();
+    for statement in statements {
+        conn.execute_unprepared(statement).await?;
+    }
+    Ok(())
+}
+
 fn conn_err(err: sqlx::Error) -> DbErr {
     DbErr::Conn(RuntimeErr::SqlxError(Arc::new(err)))
 }

@@ -17,7 +17,7 @@
 //! This migration has landed once merged: never edit it, add a new one instead.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
+use sea_orm_migration::sea_orm::DbBackend;
 
 /// Adds `chat_messages.user_id`, its foreign key and its index.
 #[derive(Debug, DeriveMigrationName)]
@@ -73,18 +73,10 @@ fn statements(manager: &SchemaManager<'_>, up: bool) -> Result<&'static [&'stati
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let conn = manager.get_connection();
-        for statement in statements(manager, true)? {
-            conn.execute_unprepared(statement).await?;
-        }
-        Ok(())
+        crate::execute_all(manager, statements(manager, true)?).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let conn = manager.get_connection();
-        for statement in statements(manager, false)? {
-            conn.execute_unprepared(statement).await?;
-        }
-        Ok(())
+        crate::execute_all(manager, statements(manager, false)?).await
     }
 }

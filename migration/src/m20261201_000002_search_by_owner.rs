@@ -19,7 +19,7 @@
 //! This migration has landed once merged: never edit it, add a new one instead.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
+use sea_orm_migration::sea_orm::DbBackend;
 
 /// Replaces the PostgreSQL full-text index by one keyed on the owner first.
 #[derive(Debug, DeriveMigrationName)]
@@ -39,24 +39,22 @@ const POSTGRES_DOWN: &[&str] = &[
     "DROP INDEX IF EXISTS chat_messages_search_owner_idx",
 ];
 
-async fn run(manager: &SchemaManager<'_>, statements: &[&str]) -> Result<(), DbErr> {
-    if manager.get_database_backend() != DbBackend::Postgres {
-        return Ok(());
+/// The statements for this backend: PostgreSQL's, none on SQLite.
+fn on_postgres<'a>(manager: &SchemaManager<'_>, statements: &'a [&'a str]) -> &'a [&'a str] {
+    if manager.get_database_backend() == DbBackend::Postgres {
+        statements
+    } else {
+        &[]
     }
-    let conn = manager.get_connection();
-    for statement in statements {
-        conn.execute_unprepared(statement).await?;
-    }
-    Ok(())
 }
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        run(manager, POSTGRES_UP).await
+        crate::execute_all(manager, on_postgres(manager, POSTGRES_UP)).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        run(manager, POSTGRES_DOWN).await
+        crate::execute_all(manager, on_postgres(manager, POSTGRES_DOWN)).await
     }
 }
