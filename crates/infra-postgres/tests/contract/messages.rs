@@ -8,6 +8,34 @@ use serde_json::json;
 
 use crate::support::{at, content, metadata, new_message, new_thread, sources, title, user};
 
+/// Appends `batch` to `before` (the thread as it is), expects the append refused with
+/// `AlreadyExists`, and checks that it wrote nothing: none of `new_ids` is stored and the
+/// thread is unchanged.
+async fn assert_batch_writes_nothing(
+    repos: &crate::support::Repos,
+    owner: &domain::UserId,
+    before: &domain::Thread,
+    batch: Vec<domain::Message>,
+    new_ids: Vec<MessageId>,
+) {
+    assert_store_err!(
+        repos
+            .messages
+            .append_messages(owner, before.id, batch, at(1_000_000))
+            .await,
+        AlreadyExists
+    );
+    assert!(
+        repos
+            .messages
+            .find_messages(owner, before.id, new_ids)
+            .await
+            .expect("find")
+            .is_empty()
+    );
+    assert_eq!(&repos.thread(owner, before.id).await, before);
+}
+
 fn everything(order: SortOrder) -> MessageListQuery {
     MessageListQuery {
         order,
@@ -92,22 +120,8 @@ contract_test!(
             clash.id = taken;
             let last = new_message(thread.id, "also new", at(22));
             let ids = vec![fresh.id, last.id];
-            assert_store_err!(
-                repos
-                    .messages
-                    .append_messages(&alice, thread.id, vec![fresh, clash, last], at(30))
-                    .await,
-                AlreadyExists
-            );
-            assert!(
-                repos
-                    .messages
-                    .find_messages(&alice, thread.id, ids)
-                    .await
-                    .expect("find")
-                    .is_empty()
-            );
-            assert_eq!(repos.thread(&alice, thread.id).await, before);
+            assert_batch_writes_nothing(&repos, &alice, &before, vec![fresh, clash, last], ids)
+                .await;
         }
         // A batch repeating an id within itself is refused the same way.
         let twice = new_message(thread.id, "twice", at(40));
@@ -746,21 +760,6 @@ contract_test!(
         let last = batch.len() - 1;
         batch[last].id = existing[0].id;
         let ids: Vec<domain::MessageId> = batch[..last].iter().map(|m| m.id).collect();
-        assert_store_err!(
-            repos
-                .messages
-                .append_messages(&alice, thread.id, batch, at(20_000))
-                .await,
-            AlreadyExists
-        );
-        assert!(
-            repos
-                .messages
-                .find_messages(&alice, thread.id, ids)
-                .await
-                .expect("find")
-                .is_empty()
-        );
-        assert_eq!(repos.thread(&alice, thread.id).await, before);
+        assert_batch_writes_nothing(&repos, &alice, &before, batch, ids).await;
     }
 );
