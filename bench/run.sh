@@ -42,7 +42,7 @@ SERVICE_LOG=${SERVICE_LOG:-info}
 
 mkdir -p "$RESULTS"
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-log() { printf '\n== %s\n' "$*" >&2; }
+source bench/lib.sh
 
 # --- tools -------------------------------------------------------------------------------
 need_apt=()
@@ -64,19 +64,16 @@ fi
 # --- data sets ---------------------------------------------------------------------------
 users_for() { echo $(( ($1 + 999) / 1000 )); }   # 20 threads x 50 messages per user
 db_for() { echo "bench_chat_$1"; }
-CREATED_DBS=()
 
 seed() { # seed MESSAGES -> creates and seeds bench_chat_MESSAGES unless it is there already
   local messages=$1 db users
   db=$(db_for "$messages"); users=$(users_for "$messages")
-  if psql "$PGURL/$db" -Atqc "select 1 from chat_threads limit 1" >/dev/null 2>&1 && [[ $KEEP_DB == 1 ]]; then
+  if created_this_run "$db" || { [[ $KEEP_DB == 1 ]] &&
+       psql "$PGURL/$db" -Atqc "select 1 from chat_threads limit 1" >/dev/null 2>&1; }; then
     log "reusing $db"
     return
   fi
-  psql "$PGURL/postgres" -qc "DROP DATABASE IF EXISTS $db" >/dev/null
-  psql "$PGURL/postgres" -qc "CREATE DATABASE $db" >/dev/null
-  CREATED_DBS+=("$db")
-  DATABASE_URL="$PGURL/$db" "$BIN" migrate >/dev/null
+  new_database "$db"
   log "seeding $db: $users users, ~$messages messages"
   local t0=$SECONDS
   psql "$PGURL/$db" -v users="$users" -f bench/seed.sql
@@ -102,37 +99,6 @@ prewarm() { # prewarm DB: read its tables and indexes into the OS page cache (PR
           ORDER BY n.nspname = 'pg_toast' DESC, c.relkind) AS r" >/dev/null
 }
 
-cleanup_dbs() {
-  [[ $KEEP_DB == 1 ]] && return
-  for db in "${CREATED_DBS[@]}"; do
-    psql "$PGURL/postgres" -qc "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1 || true
-  done
-}
-
-# --- the service -------------------------------------------------------------------------
-SERVICE_PID=
-start_service() { # start_service DB
-  stop_service
-  # shellcheck disable=SC2086
-  env DATABASE_URL="$PGURL/$1" LISTEN_ADDR="127.0.0.1:$PORT" MIGRATE_ON_START=false \
-      RATE_LIMIT_PER_MINUTE=0 SESSION_CACHE_TTL_SECS="$SESSION_TTL" \
-      LOG_FORMAT=json RUST_LOG="$SERVICE_LOG" $SERVICE_ENV \
-      "$BIN" serve 2>/dev/null &
-  SERVICE_PID=$!
-  for _ in $(seq 100); do
-    curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && return
-    sleep 0.1
-  done
-  echo "the service did not start" >&2; exit 1
-}
-stop_service() {
-  if [[ -n $SERVICE_PID ]]; then
-    kill "$SERVICE_PID" 2>/dev/null || true
-    wait "$SERVICE_PID" 2>/dev/null || true
-    SERVICE_PID=
-  fi
-}
-trap 'stop_service; cleanup_dbs' EXIT
 
 # --- runners -----------------------------------------------------------------------------
 SAMPLER_PID=

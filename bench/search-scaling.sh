@@ -53,7 +53,7 @@ SMALL_THREADS=$(( (SMALL + 49) / 50 ))
 
 mkdir -p "$RESULTS"
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-log() { printf '\n== %s\n' "$*" >&2; }
+source bench/lib.sh
 
 command -v psql >/dev/null || { apt-get install -y postgresql-client || { apt-get update && apt-get install -y postgresql-client; }; }
 command -v python3 >/dev/null || { echo "python3 is needed (tokens, timing, report)" >&2; exit 1; }
@@ -68,7 +68,6 @@ fi
 # --- data sets ---------------------------------------------------------------------------
 other_users_for() { echo $(( ($1 + 999) / 1000 )); }
 db_for() { echo "bench_search_$((BIG_THREADS * 50))_$((SMALL_THREADS * 50))_$(( $(other_users_for "$1") * 1000 ))"; }
-CREATED_DBS=()
 
 seed() { # seed OTHERS -> creates and seeds the data set unless it is there already (KEEP_DB=1)
   local others=$1 db
@@ -77,10 +76,7 @@ seed() { # seed OTHERS -> creates and seeds the data set unless it is there alre
     log "reusing $db"
     return
   fi
-  psql "$PGURL/postgres" -qc "DROP DATABASE IF EXISTS $db" >/dev/null
-  psql "$PGURL/postgres" -qc "CREATE DATABASE $db" >/dev/null
-  CREATED_DBS+=("$db")
-  DATABASE_URL="$PGURL/$db" "$BIN" migrate >/dev/null
+  new_database "$db"
   log "seeding $db: big $((BIG_THREADS * 50)), small $((SMALL_THREADS * 50)), $(other_users_for "$others") other users x 1000 messages"
   local t0=$SECONDS
   psql "$PGURL/$db" -v big_threads="$BIG_THREADS" -v small_threads="$SMALL_THREADS" \
@@ -98,37 +94,6 @@ prewarm() { # prewarm DB: every page of the chat tables, their TOAST and all the
             AND (n.nspname = 'pg_toast' OR (n.nspname = 'public' AND c.relname LIKE 'chat_%'))" >/dev/null
 }
 
-cleanup_dbs() {
-  [[ $KEEP_DB == 1 ]] && return
-  for db in "${CREATED_DBS[@]}"; do
-    psql "$PGURL/postgres" -qc "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1 || true
-  done
-}
-
-# --- the service -------------------------------------------------------------------------
-SERVICE_PID=
-start_service() { # start_service DB
-  stop_service
-  # shellcheck disable=SC2086
-  env DATABASE_URL="$PGURL/$1" LISTEN_ADDR="127.0.0.1:$PORT" MIGRATE_ON_START=false \
-      RATE_LIMIT_PER_MINUTE=0 LOG_FORMAT=json RUST_LOG="$SERVICE_LOG" $SERVICE_ENV \
-      "$BIN" serve 2>/dev/null >/dev/null &
-  SERVICE_PID=$!
-  for _ in $(seq 100); do
-    curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && return
-    kill -0 "$SERVICE_PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "the service did not start (is port $PORT free?)" >&2; exit 1
-}
-stop_service() {
-  if [[ -n $SERVICE_PID ]]; then
-    kill "$SERVICE_PID" 2>/dev/null || true
-    wait "$SERVICE_PID" 2>/dev/null || true
-    SERVICE_PID=
-  fi
-}
-trap 'stop_service; cleanup_dbs' EXIT
 
 # --- runs --------------------------------------------------------------------------------
 # Line 1 of jwt.txt is bench-user-1 ("big"), line 2 bench-user-2 ("small").

@@ -1,0 +1,52 @@
+# Shared by bench/run.sh and bench/search-scaling.sh (sourced, not run). Uses PGURL, BIN,
+# PORT, KEEP_DB, SERVICE_LOG, SERVICE_ENV and, when set, SESSION_TTL.
+
+log() { printf '\n== %s\n' "$*" >&2; }
+
+# --- databases ---------------------------------------------------------------------------
+CREATED_DBS=()
+
+new_database() { # new_database DB: (re)creates DB, migrated by the binary; dropped at exit
+  psql "$PGURL/postgres" -qc "DROP DATABASE IF EXISTS $1" >/dev/null
+  psql "$PGURL/postgres" -qc "CREATE DATABASE $1" >/dev/null
+  CREATED_DBS+=("$1")
+  DATABASE_URL="$PGURL/$1" "$BIN" migrate >/dev/null
+}
+
+created_this_run() { # created_this_run DB: seeded earlier in this run (reuse it)
+  [[ " ${CREATED_DBS[*]} " == *" $1 "* ]]
+}
+
+cleanup_dbs() {
+  [[ $KEEP_DB == 1 ]] && return
+  for db in "${CREATED_DBS[@]}"; do
+    psql "$PGURL/postgres" -qc "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1 || true
+  done
+}
+
+# --- the service -------------------------------------------------------------------------
+SERVICE_PID=
+start_service() { # start_service DB
+  stop_service
+  # shellcheck disable=SC2086
+  env DATABASE_URL="$PGURL/$1" LISTEN_ADDR="127.0.0.1:$PORT" MIGRATE_ON_START=false \
+      RATE_LIMIT_PER_MINUTE=0 ${SESSION_TTL:+SESSION_CACHE_TTL_SECS="$SESSION_TTL"} \
+      LOG_FORMAT=json RUST_LOG="$SERVICE_LOG" $SERVICE_ENV \
+      "$BIN" serve 2>/dev/null >/dev/null &
+  SERVICE_PID=$!
+  for _ in $(seq 100); do
+    curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && return
+    kill -0 "$SERVICE_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "the service did not start (is port $PORT free?)" >&2; exit 1
+}
+
+stop_service() {
+  if [[ -n $SERVICE_PID ]]; then
+    kill "$SERVICE_PID" 2>/dev/null || true
+    wait "$SERVICE_PID" 2>/dev/null || true
+    SERVICE_PID=
+  fi
+}
+trap 'stop_service; cleanup_dbs' EXIT
