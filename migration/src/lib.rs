@@ -21,6 +21,7 @@ mod m20261124_000001_create_chat_tables;
 mod m20261126_000001_create_message_search;
 mod m20261201_000001_message_owner;
 mod m20261201_000002_search_by_owner;
+mod m20261202_000001_message_tree;
 
 /// All migrations of the chat-history schema, oldest first.
 #[derive(Debug)]
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000001_create_message_search::Migration),
             Box::new(m20261201_000001_message_owner::Migration),
             Box::new(m20261201_000002_search_by_owner::Migration),
+            Box::new(m20261202_000001_message_tree::Migration),
         ]
     }
 }

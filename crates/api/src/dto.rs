@@ -7,8 +7,9 @@ use serde_json::value::RawValue;
 use utoipa::ToSchema;
 
 use domain::{
-    DomainError, Limits, Message, MessageContent, MessageId, MessagePatch, Metadata, NewMessage,
-    NewThread, Role, SearchHit, Sources, Thread, ThreadId, ThreadPatch, ThreadTitle, Timestamp,
+    DomainError, Limits, Message, MessageContent, MessageId, MessagePatch, Metadata, NewFork,
+    NewMessage, NewThread, ParentChoice, PathMessage, Role, SearchHit, Sources, Thread, ThreadId,
+    ThreadPatch, ThreadTitle, Timestamp,
 };
 
 /// Present fields must not be `null`: absent means "not given", `null` is a 422.
@@ -29,6 +30,20 @@ where
         Value::Null => Err(serde::de::Error::custom("invalid type: null")),
         value => Ok(Some(value)),
     }
+}
+
+/// For fields where `null` means something: absent is `None`, `null` is `Some(None)`.
+fn nullable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// A message id given in a body under `field`.
+fn message_id(text: &str, field: &str) -> Result<MessageId, DomainError> {
+    MessageId::parse(text).map_err(|_| DomainError::invalid(field, "must be a UUID"))
 }
 
 /// `POST /api/v1/threads`. Every field is optional; none may be `null`.
@@ -87,6 +102,13 @@ pub struct UpdateThreadBody {
     #[serde(default, deserialize_with = "non_null")]
     #[schema(nullable = false)]
     pinned: Option<bool>,
+    /// Switch the version shown: any message of the thread becomes the active leaf,
+    /// exactly (no descent); `null` makes the active path the one through the newest root.
+    /// Does not change `updated_at` (the thread keeps its place in the list) but does
+    /// change the `ETag`. Another id is 422 `unknown_message`.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, format = Uuid)]
+    active_leaf_id: Option<Option<String>>,
 }
 
 impl UpdateThreadBody {
@@ -97,6 +119,41 @@ impl UpdateThreadBody {
             metadata: self.metadata.map(Metadata::parse).transpose()?,
             archived: self.archived,
             pinned: self.pinned,
+            active_leaf: self
+                .active_leaf_id
+                .map(|leaf| {
+                    leaf.as_deref()
+                        .map(|id| message_id(id, "active_leaf_id"))
+                        .transpose()
+                })
+                .transpose()?,
+        })
+    }
+}
+
+/// `POST /api/v1/threads/{thread_id}/fork`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ForkBody {
+    /// The message whose path from the root is copied into the new thread.
+    #[schema(format = Uuid)]
+    message_id: String,
+    /// The client's own id for the new thread (a UUID), for idempotent retries.
+    #[serde(default, deserialize_with = "non_null")]
+    #[schema(nullable = false, format = Uuid)]
+    id: Option<String>,
+    /// The new thread's title; the source thread's when omitted.
+    #[serde(default, deserialize_with = "non_null")]
+    #[schema(nullable = false, max_length = 512, pattern = "^[^\\u0000]*$")]
+    title: Option<String>,
+}
+
+impl ForkBody {
+    /// Validates into the domain request.
+    pub fn try_into_domain(self) -> Result<NewFork, DomainError> {
+        Ok(NewFork {
+            message_id: message_id(&self.message_id, "message_id")?,
+            id: self.id.as_deref().map(ThreadId::parse).transpose()?,
+            title: self.title.map(ThreadTitle::parse).transpose()?,
         })
     }
 }
@@ -122,6 +179,13 @@ pub struct CreateMessageBody {
     #[serde(default, deserialize_with = "non_null_value")]
     #[schema(nullable = false, value_type = Object)]
     metadata: Option<Value>,
+    /// Where the message goes in the conversation tree. Omitted: after the thread's active
+    /// leaf (in a batch, after the message before it), so a client that never sends it
+    /// gets a linear thread; `null`: a new root; an id: a message of this thread (in a
+    /// batch, also an earlier message of the same batch), else 422 `unknown_message`.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, format = Uuid)]
+    parent_id: Option<Option<String>>,
 }
 
 /// A message's author.
@@ -160,6 +224,11 @@ impl CreateMessageBody {
                 .map(Metadata::parse)
                 .transpose()?
                 .unwrap_or_default(),
+            parent: match self.parent_id {
+                None => ParentChoice::Omitted,
+                Some(None) => ParentChoice::Root,
+                Some(Some(id)) => ParentChoice::Message(message_id(&id, "parent_id")?),
+            },
         })
     }
 }
@@ -257,6 +326,10 @@ pub struct ThreadResponse {
     #[serde(serialize_with = "rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     updated_at: Timestamp,
+    /// The message the user is looking at: its path from the root is the conversation
+    /// (`branch=active`). `null` for an empty thread, or after it was set to `null`.
+    #[schema(value_type = Option<String>, format = Uuid)]
+    active_leaf_id: Option<uuid::Uuid>,
 }
 
 impl From<Thread> for ThreadResponse {
@@ -271,6 +344,7 @@ impl From<Thread> for ThreadResponse {
             last_message_at: t.last_message_at,
             created_at: t.created_at,
             updated_at: t.updated_at,
+            active_leaf_id: t.active_leaf_id.map(|id| *id.as_uuid()),
         }
     }
 }
@@ -290,6 +364,9 @@ pub struct MessageResponse {
     id: uuid::Uuid,
     #[schema(value_type = String, format = Uuid)]
     thread_id: uuid::Uuid,
+    /// The message it follows in the conversation tree; `null` for a root.
+    #[schema(value_type = Option<String>, format = Uuid)]
+    parent_id: Option<uuid::Uuid>,
     #[schema(value_type = RoleSchema)]
     role: &'static str,
     content: String,
@@ -303,6 +380,12 @@ pub struct MessageResponse {
     #[serde(serialize_with = "rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     updated_at: Timestamp,
+    /// Only in path listings (`branch=active` or `through`): the messages with the same
+    /// parent (for a root: the thread's roots), itself included, in `created_at, id` order.
+    /// A UI shows "2 / 3" from the position of `id` in it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<String>>, nullable = false)]
+    sibling_ids: Option<Vec<uuid::Uuid>>,
 }
 
 impl From<Message> for MessageResponse {
@@ -310,12 +393,35 @@ impl From<Message> for MessageResponse {
         Self {
             id: *m.id.as_uuid(),
             thread_id: *m.thread_id.as_uuid(),
+            parent_id: m.parent_id.map(|id| *id.as_uuid()),
             role: m.role.as_str(),
             content: m.content.into_inner(),
             sources: m.sources.into_raw(),
             metadata: m.metadata.into_raw(),
             created_at: m.created_at,
             updated_at: m.updated_at,
+            sibling_ids: None,
+        }
+    }
+}
+
+impl MessageResponse {
+    /// About how many bytes this message takes as JSON: the stored text plus the keys,
+    /// ids and timestamps around it.
+    pub fn size_hint(&self) -> usize {
+        self.content.len()
+            + self.sources.get().len()
+            + self.metadata.get().len()
+            + 320
+            + self.sibling_ids.as_ref().map_or(0, |ids| ids.len() * 39)
+    }
+}
+
+impl From<PathMessage> for MessageResponse {
+    fn from(m: PathMessage) -> Self {
+        Self {
+            sibling_ids: Some(m.sibling_ids.iter().map(|id| *id.as_uuid()).collect()),
+            ..Self::from(m.message)
         }
     }
 }

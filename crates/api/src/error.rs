@@ -86,6 +86,7 @@ impl ApiError {
                 DomainError::NotFound(Resource::Thread) => "thread_not_found",
                 DomainError::NotFound(Resource::Message) => "message_not_found",
                 DomainError::Invalid { .. } => "validation_failed",
+                DomainError::UnknownMessage { .. } => "unknown_message",
                 DomainError::IdempotencyConflict => "idempotency_conflict",
                 DomainError::IdConflict => "id_conflict",
                 DomainError::PreconditionFailed => "precondition_failed",
@@ -114,6 +115,9 @@ impl ApiError {
                 DomainError::NotFound(Resource::Thread) => "No such thread.".into(),
                 DomainError::NotFound(Resource::Message) => "No such message.".into(),
                 DomainError::Invalid { field, reason } => format!("`{field}` {reason}."),
+                DomainError::UnknownMessage { field } => {
+                    format!("`{field}` names no message of this thread.")
+                }
                 DomainError::IdempotencyConflict => {
                     "This id was already used for a resource with a different body; a retry must repeat the same body.".into()
                 }
@@ -161,7 +165,9 @@ impl ApiError {
 
     fn field(&self) -> Option<String> {
         match self {
-            Self::Domain(DomainError::Invalid { field, .. }) => Some(field.clone()),
+            Self::Domain(
+                DomainError::Invalid { field, .. } | DomainError::UnknownMessage { field },
+            ) => Some(field.clone()),
             _ => None,
         }
     }
@@ -185,7 +191,9 @@ impl ResponseError for ApiError {
         match self {
             Self::Domain(e) => match e {
                 DomainError::NotFound(_) => StatusCode::NOT_FOUND,
-                DomainError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+                DomainError::Invalid { .. } | DomainError::UnknownMessage { .. } => {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                }
                 DomainError::IdempotencyConflict | DomainError::IdConflict => StatusCode::CONFLICT,
                 DomainError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
                 DomainError::InvalidCursor => StatusCode::BAD_REQUEST,

@@ -37,6 +37,7 @@ Every response carries `X-Request-Id`.",
         threads::get_thread,
         threads::update_thread,
         threads::delete_thread,
+        threads::fork_thread,
         export::export_thread,
         messages::list_messages,
         messages::append_message,
@@ -194,7 +195,7 @@ const RESPONSES: [ErrorResponse; 13] = [
     ),
     (
         "UnprocessableEntity",
-        "Well-formed but invalid: a missing field, a wrong type, null, a value out of bounds. `field` names it.",
+        "Well-formed but invalid: a missing field, a wrong type, null, a value out of bounds (`validation_failed`), or a body naming a message that is not in this thread (`unknown_message`). `field` names it.",
         None,
     ),
     (

@@ -333,6 +333,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                         .route(web::delete().to(threads::delete_thread)),
                 )
                 .service(
+                    resource("/threads/{thread_id}/fork")
+                        .route(web::post().to(threads::fork_thread)),
+                )
+                .service(
                     resource("/threads/{thread_id}/export")
                         .route(web::get().to(export::export_thread)),
                 )

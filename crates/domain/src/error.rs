@@ -27,6 +27,13 @@ pub enum DomainError {
         /// A human-readable reason, safe to show to the caller.
         reason: String,
     },
+    /// A body named a message that is not in this thread (or is another user's, which
+    /// answers the same); `field` names where, e.g. `parent_id` or `messages[1].parent_id`.
+    #[error("{field} names no message of this thread")]
+    UnknownMessage {
+        /// The field, as clients spell it.
+        field: String,
+    },
     /// The client id is already used by this user for a resource whose content differs
     /// from the request (an idempotent retry must repeat the same body).
     #[error("the id is already used with a different body")]
@@ -83,6 +90,10 @@ pub enum StoreError {
     /// A row with the same primary key already exists (for any user).
     #[error("already exists")]
     AlreadyExists,
+    /// A message that the operation names (a parent, an active leaf, the message a path
+    /// goes through, the message a fork copies up to) is not in the user's thread.
+    #[error("unknown message {0}")]
+    UnknownMessage(crate::MessageId),
     /// The row exists for this user but its version did not match the expected one.
     #[error("version mismatch")]
     VersionMismatch,
@@ -107,6 +118,7 @@ impl From<StoreError> for DomainError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::NotFound => Self::NotFound(Resource::Thread),
+            StoreError::UnknownMessage(_) => Self::NotFound(Resource::Message),
             StoreError::AlreadyExists => Self::IdConflict,
             StoreError::VersionMismatch => Self::PreconditionFailed,
             StoreError::Unavailable(e) => Self::Unavailable(e),

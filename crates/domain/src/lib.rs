@@ -30,10 +30,10 @@ mod values;
 
 pub use error::{DomainError, Resource, StoreError};
 pub use ids::{MessageId, ThreadId, UserId};
-pub use message::{Message, MessagePatch, NewMessage};
+pub use message::{DeleteScope, Message, MessagePatch, NewMessage, ParentChoice, PathMessage};
 pub use page::{
-    CursorError, MessageKey, MessageListQuery, Page, PageLimit, SortOrder, ThreadKey,
-    ThreadListQuery,
+    CursorError, MessageKey, MessageListQuery, MessageView, Page, PageLimit, PathPage, PathQuery,
+    PathTarget, SortOrder, ThreadKey, ThreadListQuery,
 };
 pub use ports::{MessageRepository, SearchRepository, ThreadRepository};
 #[cfg(any(test, feature = "mock"))]
@@ -43,6 +43,6 @@ pub use services::{Created, IfMatch, MessageService, SearchService, ThreadServic
 #[cfg(any(test, feature = "mock"))]
 pub use session::MockSessionStore;
 pub use session::{AuthMethod, Principal, SessionRecord, SessionStore};
-pub use thread::{ArchivedFilter, NewThread, Thread, ThreadFilter, ThreadPatch};
+pub use thread::{ArchivedFilter, NewFork, NewThread, Thread, ThreadFilter, ThreadPatch};
 pub use time::Timestamp;
 pub use values::{Limits, MessageContent, Metadata, Role, Sources, ThreadTitle, Version};

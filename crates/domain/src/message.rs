@@ -7,6 +7,9 @@ pub struct Message {
     pub id: MessageId,
     /// The thread it belongs to (and through it, its owner).
     pub thread_id: ThreadId,
+    /// The message it answers or follows in the conversation tree; `None` for a root.
+    /// Always a message of the same thread, created before this one.
+    pub parent_id: Option<MessageId>,
     /// Who wrote it.
     pub role: Role,
     /// The text.
@@ -36,17 +39,58 @@ pub struct NewMessage {
     pub sources: Sources,
     /// Client data (`{}` when the client sent none).
     pub metadata: Metadata,
+    /// Where in the tree it goes.
+    pub parent: ParentChoice,
 }
 
 impl NewMessage {
     /// True when a stored message says the same as this request, defaults applied: the
-    /// test for an idempotent replay.
+    /// test for an idempotent replay. An omitted parent matches whatever parent was stored.
     pub fn matches(&self, stored: &Message) -> bool {
-        self.role == stored.role
+        let parent = match self.parent {
+            ParentChoice::Omitted => true,
+            ParentChoice::Root => stored.parent_id.is_none(),
+            ParentChoice::Message(id) => stored.parent_id == Some(id),
+        };
+        parent
+            && self.role == stored.role
             && self.content == stored.content
             && self.sources == stored.sources
             && self.metadata == stored.metadata
     }
+}
+
+/// The parent a client chose for a new message (`parent_id` omitted, `null`, or an id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ParentChoice {
+    /// Not given: the thread's active leaf at the moment of the write (for the first
+    /// message of a batch), or the message before it in the batch.
+    #[default]
+    Omitted,
+    /// `null`: a new root.
+    Root,
+    /// This message, which must be in the same thread (or earlier in the same batch).
+    Message(MessageId),
+}
+
+/// A message of a path listing, with the versions a user can switch between.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PathMessage {
+    /// The message.
+    pub message: Message,
+    /// The messages with the same parent (the thread's roots for a root), itself included,
+    /// in `(created_at, id)` order.
+    pub sibling_ids: Vec<MessageId>,
+}
+
+/// What deleting a message removes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeleteScope {
+    /// The message alone: its children take its parent as theirs.
+    #[default]
+    Message,
+    /// The message and every message below it.
+    Subtree,
 }
 
 /// A partial edit of a message: each `Some` field replaces the stored one.

@@ -115,6 +115,68 @@ pub struct MessageListQuery {
     pub limit: u64,
 }
 
+/// Which path of a thread a listing walks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PathTarget {
+    /// The path from the root to the thread's active leaf; when the thread has none, the
+    /// path through its newest root and down through newest children.
+    #[default]
+    Active,
+    /// The path from the root through this message and on down, taking at each step the
+    /// newest child (greatest `(created_at, id)`), to a leaf.
+    Through(MessageId),
+}
+
+/// Which messages a message list shows (`branch=active|all` and `through`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageView {
+    /// One path of the tree, each message with its `sibling_ids`.
+    Path(PathTarget),
+    /// Every message of the thread on every branch, in `(created_at, id)` order.
+    All,
+}
+
+impl Default for MessageView {
+    fn default() -> Self {
+        Self::Path(PathTarget::Active)
+    }
+}
+
+/// A request for one page of a path, as the storage port receives it.
+///
+/// The adapter resolves the path's last message (its *end*) and returns it with the page:
+/// - `resume_from` is `None` (a first page): the end of `target` as [`PathTarget`] says.
+/// - `resume_from` is `Some(end)`, the end a previous page of this walk returned, and that
+///   message still exists: with [`SortOrder::Desc`], `end` itself. With
+///   [`SortOrder::Asc`], for [`PathTarget::Active`] the current active leaf's path when
+///   `end` lies on it (the path grew), else `end`; for [`PathTarget::Through`] `end` and on
+///   down through newest children. A walk thus stays on the path it started on, while
+///   messages appended below its end show up on later pages.
+/// - `resume_from` names a message that no longer exists: as for a first page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PathQuery {
+    /// The path asked for.
+    pub target: PathTarget,
+    /// The end of the walk so far; `None` on a first page.
+    pub resume_from: Option<MessageId>,
+    /// Root first (`Asc`) or leaf first (`Desc`).
+    pub order: SortOrder,
+    /// Start strictly after this position (in list order); `None` for the first page.
+    pub after: Option<MessageKey>,
+    /// Return at most this many messages.
+    pub limit: u64,
+}
+
+/// One page of a path as the storage port returns it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PathPage {
+    /// The messages of the path after the requested position, in list order.
+    pub messages: Vec<crate::PathMessage>,
+    /// The path's last message as resolved for this page; `None` when the thread is
+    /// empty.
+    pub end: Option<MessageId>,
+}
+
 /// Why a cursor was refused. Callers see only [`DomainError::InvalidCursor`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum CursorError {
@@ -173,6 +235,29 @@ impl CursorScope {
                 user.as_str(),
                 &thread.to_string(),
                 order.as_str(),
+            ],
+            8,
+        ))
+    }
+
+    /// A path of a thread (`branch=active`, or `through` a message).
+    pub(crate) fn path(
+        user: &UserId,
+        thread: &ThreadId,
+        order: SortOrder,
+        target: PathTarget,
+    ) -> Self {
+        let target = match target {
+            PathTarget::Active => "active".to_owned(),
+            PathTarget::Through(id) => format!("through:{id}"),
+        };
+        Self(digest_hex(
+            &[
+                "path",
+                user.as_str(),
+                &thread.to_string(),
+                order.as_str(),
+                &target,
             ],
             8,
         ))
@@ -281,6 +366,31 @@ impl MessageKey {
         Ok(Self {
             created_at: parse_micros(micros)?,
             id: MessageId::parse(id).map_err(|_| CursorError::Malformed)?,
+        })
+    }
+}
+
+/// A position on a path: the last message shown and the end of the path it was on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PathPosition {
+    pub(crate) key: MessageKey,
+    pub(crate) end: MessageId,
+}
+
+impl PathPosition {
+    pub(crate) fn to_parts(self) -> Vec<String> {
+        let mut parts = self.key.to_parts();
+        parts.push(self.end.to_string());
+        parts
+    }
+
+    pub(crate) fn from_parts(parts: &[String]) -> Result<Self, CursorError> {
+        let [micros, id, end] = parts else {
+            return Err(CursorError::Malformed);
+        };
+        Ok(Self {
+            key: MessageKey::from_parts(&[micros.clone(), id.clone()])?,
+            end: MessageId::parse(end).map_err(|_| CursorError::Malformed)?,
         })
     }
 }

@@ -7,8 +7,9 @@
 use async_trait::async_trait;
 
 use crate::{
-    Message, MessageId, MessageListQuery, MessagePatch, SearchHit, SearchRequest, StoreError,
-    Thread, ThreadId, ThreadListQuery, ThreadPatch, Timestamp, UserId, Version,
+    DeleteScope, Message, MessageId, MessageListQuery, MessagePatch, ParentChoice, PathPage,
+    PathQuery, SearchHit, SearchRequest, StoreError, Thread, ThreadId, ThreadListQuery,
+    ThreadPatch, Timestamp, UserId, Version,
 };
 
 /// Storage of threads.
@@ -34,11 +35,15 @@ pub trait ThreadRepository: Send + Sync {
         query: ThreadListQuery,
     ) -> Result<Vec<Thread>, StoreError>;
 
-    /// Applies the patch, sets `updated_at = now`, grows the version, and returns the
-    /// stored thread. When `expected` is given the update only happens if the current
-    /// version is one of them, checked in the same statement.
+    /// Applies the patch, sets `updated_at = now` when
+    /// [`ThreadPatch::bumps_updated_at`], grows the version, and returns the stored
+    /// thread. When `expected` is given the update only happens if the current version is
+    /// one of them, checked atomically with the update. `active_leaf: Some(Some(id))` MUST
+    /// name a message of this thread, checked atomically with the update too.
     ///
-    /// Errors: `NotFound` (missing or another user's), `VersionMismatch`.
+    /// Errors: `NotFound` (missing or another user's), `VersionMismatch`,
+    /// `UnknownMessage` (the new active leaf is not a message of the thread; nothing
+    /// changes).
     async fn update_thread(
         &self,
         user: &UserId,
@@ -53,6 +58,23 @@ pub trait ThreadRepository: Send + Sync {
     /// Errors: `NotFound` (missing or another user's).
     async fn delete_thread(&self, user: &UserId, id: ThreadId) -> Result<(), StoreError>;
 
+    /// Creates `fork` (a new thread of `user`, stored with the given id, title, metadata
+    /// and timestamps) holding copies of the path from the root to `message` of the user's
+    /// thread `source`, in one transaction. Copies get new ids and keep role, content,
+    /// sources, metadata and `created_at`; each copy's parent is the previous copy. The
+    /// stored fork's `message_count`, `last_message_at` and `active_leaf_id` (the last
+    /// copy) follow from the copies; it is returned as stored.
+    ///
+    /// Errors: `NotFound` (source missing or another user's), `UnknownMessage` (`message`
+    /// is not in it), `AlreadyExists` (a thread with the fork's id exists for any user).
+    async fn fork_thread(
+        &self,
+        user: &UserId,
+        source: ThreadId,
+        message: MessageId,
+        fork: &Thread,
+    ) -> Result<Thread, StoreError>;
+
     /// Deletes all of the user's threads and messages; returns how many threads went.
     async fn delete_all_threads(&self, user: &UserId) -> Result<u64, StoreError>;
 
@@ -66,17 +88,27 @@ pub trait ThreadRepository: Send + Sync {
 pub trait MessageRepository: Send + Sync {
     /// Appends the messages, in the given order, to the user's thread, all or none, and in
     /// the same transaction adds their count to the thread's `message_count`, sets its
-    /// `last_message_at` to the last one's `created_at`, its `updated_at` to `now`, and
-    /// grows its version. The adapter MAY move `created_at` forward (keeping the given
-    /// spacing) so that the new messages sort after every message already in the thread;
-    /// it returns the messages as stored.
+    /// `last_message_at` to the last one's `created_at`, its `updated_at` to `now`, its
+    /// `active_leaf_id` to the last message, and grows its version. The adapter MAY move
+    /// `created_at` forward (keeping the given spacing) so that the new messages sort after
+    /// every message already in the thread (so a child always sorts after its parent); it
+    /// returns the messages as stored.
     ///
-    /// Errors: `NotFound` (thread missing or another user's), `AlreadyExists` (any of the
-    /// ids exists anywhere; nothing is written).
+    /// The first message's parent is `first_parent`: [`ParentChoice::Omitted`] means the
+    /// thread's active leaf as it is when the write takes the thread's lock (`None` for an
+    /// empty thread), so that concurrent appends without a parent form a chain. Every other
+    /// message's `parent_id` is as given: `None`, an earlier message of this batch, or a
+    /// message of the thread. Every named parent MUST exist in the user's thread when the
+    /// write commits.
+    ///
+    /// Errors: `NotFound` (thread missing or another user's), `UnknownMessage` (a named
+    /// parent is not in the thread), `AlreadyExists` (any of the ids exists anywhere).
+    /// Nothing is written on error.
     async fn append_messages(
         &self,
         user: &UserId,
         thread: ThreadId,
+        first_parent: ParentChoice,
         messages: Vec<Message>,
         now: Timestamp,
     ) -> Result<Vec<Message>, StoreError>;
@@ -112,6 +144,25 @@ pub trait MessageRepository: Send + Sync {
         query: MessageListQuery,
     ) -> Result<Vec<Message>, StoreError>;
 
+    /// One page of a path of the user's thread, each message with its sibling ids; see
+    /// [`PathQuery`] for how the path's end is resolved. A path is a chain of parent links
+    /// from a root down to its end; its messages come in `(created_at, id)` order (which
+    /// is root to end, since a child always sorts after its parent), in `query.order`,
+    /// strictly after `query.after`, at most `query.limit`.
+    ///
+    /// The adapter MUST NOT read the whole tree to serve a page: the cost of a page may
+    /// grow with the page and with the number of branch points on the path, not with the
+    /// number of messages in the thread.
+    ///
+    /// Errors: `NotFound` (thread missing or another user's), `UnknownMessage` (the message
+    /// of [`crate::PathTarget::Through`] is not in the thread).
+    async fn list_path(
+        &self,
+        user: &UserId,
+        thread: ThreadId,
+        query: PathQuery,
+    ) -> Result<PathPage, StoreError>;
+
     /// Applies the patch to the message, sets its `updated_at = now` and grows its version;
     /// in the same transaction sets the thread's `updated_at = now` and grows the thread's
     /// version. `expected` works as in [`ThreadRepository::update_thread`].
@@ -127,9 +178,12 @@ pub trait MessageRepository: Send + Sync {
         now: Timestamp,
     ) -> Result<Message, StoreError>;
 
-    /// Deletes the message and, in the same transaction, recomputes the thread's
-    /// `message_count` and `last_message_at` (`None` when it becomes empty), sets its
-    /// `updated_at = now` and grows its version.
+    /// Deletes the message (with [`DeleteScope::Message`] its children take its parent as
+    /// theirs; with [`DeleteScope::Subtree`] every message below it goes too) and, in the
+    /// same transaction, recomputes the thread's `message_count` and `last_message_at`
+    /// (`None` when it becomes empty), moves its `active_leaf_id` to the deleted message's
+    /// parent when the active leaf was deleted, sets its `updated_at = now` and grows its
+    /// version.
     ///
     /// Errors: `NotFound`.
     async fn delete_message(
@@ -137,6 +191,7 @@ pub trait MessageRepository: Send + Sync {
         user: &UserId,
         thread: ThreadId,
         id: MessageId,
+        scope: DeleteScope,
         now: Timestamp,
     ) -> Result<(), StoreError>;
 }

@@ -1,4 +1,4 @@
-use crate::{Metadata, ThreadId, ThreadTitle, Timestamp, UserId, Version};
+use crate::{MessageId, Metadata, ThreadId, ThreadTitle, Timestamp, UserId, Version};
 
 /// A conversation owned by one user.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,6 +25,9 @@ pub struct Thread {
     pub updated_at: Timestamp,
     /// Grows on every change; the basis of the `ETag`.
     pub version: Version,
+    /// The message the user is looking at: its path from the root is the conversation.
+    /// `None` for an empty thread, or after the user chose "the newest root".
+    pub active_leaf_id: Option<MessageId>,
 }
 
 impl Thread {
@@ -62,16 +65,37 @@ pub struct ThreadPatch {
     pub archived: Option<bool>,
     /// Pin (`true`) or unpin (`false`). Pinning a pinned thread keeps its `pinned_at`.
     pub pinned: Option<bool>,
+    /// Switch the active leaf: `Some(Some(id))` to a message of the thread (exactly, no
+    /// descent), `Some(None)` to "the path through the newest root".
+    pub active_leaf: Option<Option<MessageId>>,
 }
 
 impl ThreadPatch {
     /// True when the patch names no field.
     pub fn is_empty(&self) -> bool {
-        self.title.is_none()
-            && self.metadata.is_none()
-            && self.archived.is_none()
-            && self.pinned.is_none()
+        !self.bumps_updated_at() && self.active_leaf.is_none()
     }
+
+    /// True when the patch changes what the thread list shows (title, metadata, archive or
+    /// pin state), which moves `updated_at`. Switching the active leaf alone does not: the
+    /// thread keeps its place in the list.
+    pub fn bumps_updated_at(&self) -> bool {
+        self.title.is_some()
+            || self.metadata.is_some()
+            || self.archived.is_some()
+            || self.pinned.is_some()
+    }
+}
+
+/// A request to fork a thread at a message, already validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewFork {
+    /// The message whose path from the root is copied.
+    pub message_id: MessageId,
+    /// The client's own id for the new thread, for idempotent retries.
+    pub id: Option<ThreadId>,
+    /// The new thread's title; the source's when `None`.
+    pub title: Option<ThreadTitle>,
 }
 
 /// Which threads a list shows by archive state.

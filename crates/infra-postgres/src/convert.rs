@@ -21,7 +21,7 @@ const STORED_LIMITS: Limits = Limits {
 };
 
 /// The columns of `chat_messages` that [`message_from_row`] reads, in order.
-pub(crate) const MESSAGE_COLUMNS: [message::Column; 9] = [
+pub(crate) const MESSAGE_COLUMNS: [message::Column; 10] = [
     message::Column::Id,
     message::Column::ThreadId,
     message::Column::Role,
@@ -31,10 +31,11 @@ pub(crate) const MESSAGE_COLUMNS: [message::Column; 9] = [
     message::Column::CreatedAt,
     message::Column::UpdatedAt,
     message::Column::Version,
+    message::Column::ParentId,
 ];
 
 /// The columns of `chat_threads` that [`thread_from_row`] reads, in order.
-pub(crate) const THREAD_COLUMNS: [thread::Column; 11] = [
+pub(crate) const THREAD_COLUMNS: [thread::Column; 12] = [
     thread::Column::Id,
     thread::Column::UserId,
     thread::Column::Title,
@@ -46,6 +47,7 @@ pub(crate) const THREAD_COLUMNS: [thread::Column; 11] = [
     thread::Column::CreatedAt,
     thread::Column::UpdatedAt,
     thread::Column::Version,
+    thread::Column::ActiveLeafId,
 ];
 
 /// The message in the first [`MESSAGE_COLUMNS`] of `row`.
@@ -62,6 +64,7 @@ pub(crate) fn message_from_row(row: &Row) -> Result<Message, StoreError> {
         created_at: row.timestamp(6)?,
         updated_at: row.timestamp(7)?,
         version: Version::new(row.get(8)?),
+        parent_id: row.get::<Option<uuid::Uuid>>(9)?.map(MessageId::from_uuid),
     })
 }
 
@@ -81,6 +84,7 @@ pub(crate) fn thread_from_row(row: &Row) -> Result<Thread, StoreError> {
         created_at: row.timestamp(8)?,
         updated_at: row.timestamp(9)?,
         version: Version::new(row.get(10)?),
+        active_leaf_id: row.get::<Option<uuid::Uuid>>(11)?.map(MessageId::from_uuid),
     })
 }
 

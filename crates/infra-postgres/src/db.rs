@@ -214,7 +214,7 @@ async fn sqlite_execute(
         .map_err(store_error)
 }
 
-fn timestamp_value(backend: DbBackend, at: Timestamp) -> Value {
+pub(crate) fn timestamp_value(backend: DbBackend, at: Timestamp) -> Value {
     match backend {
         DbBackend::Sqlite => Value::String(Some(at.to_rfc3339())),
         _ => Value::ChronoDateTimeUtc(Some(at.as_datetime())),
@@ -229,7 +229,7 @@ pub(crate) enum Txn {
 }
 
 impl Txn {
-    fn backend(&self) -> DbBackend {
+    pub(crate) fn backend(&self) -> DbBackend {
         match self {
             Self::Postgres(_) => DbBackend::Postgres,
             Self::Sqlite(_) => DbBackend::Sqlite,
@@ -273,6 +273,14 @@ impl Txn {
         query: &impl StatementBuilder,
     ) -> Result<u64, StoreError> {
         let statement = self.backend().build(query);
+        self.execute_statement(statement).await
+    }
+
+    /// Runs one statement and returns how many rows it changed.
+    pub(crate) async fn execute_statement(
+        &mut self,
+        statement: Statement,
+    ) -> Result<u64, StoreError> {
         match self {
             Self::Postgres(txn) => txn.execute(statement).await,
             Self::Sqlite(txn) => sqlite_execute(txn, statement).await,

@@ -32,6 +32,14 @@ pub(crate) fn store_error(err: DbErr) -> StoreError {
 /// [`store_error`].
 pub(crate) fn sqlx_error(err: sqlx::Error) -> StoreError {
     if let sqlx::Error::Database(db) = &err
+        && matches!(
+            db.constraint(),
+            Some("chat_messages_parent_branch_key" | "chat_messages_parent_fkey")
+        )
+    {
+        return StoreError::unexpected(TreeRace);
+    }
+    if let sqlx::Error::Database(db) = &err
         && db.kind() == sqlx::error::ErrorKind::UniqueViolation
     {
         return StoreError::AlreadyExists;
@@ -95,6 +103,21 @@ impl InvalidRow {
 }
 
 /// No connection could be had within the acquire timeout.
+/// A tree write lost a race with another writer of the same thread: two messages took the
+/// same place in a branch (`chat_messages_parent_branch_key`), or a parent was deleted
+/// before the write committed (`chat_messages_parent_fkey`). The write changed nothing;
+/// done again it sees the other writer's result.
+#[derive(Debug, thiserror::Error)]
+#[error("a concurrent change of the same conversation tree")]
+pub(crate) struct TreeRace;
+
+impl TreeRace {
+    /// Whether `err` is this race.
+    pub(crate) fn is(err: &StoreError) -> bool {
+        matches!(err, StoreError::Unexpected(cause) if cause.is::<Self>())
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("timed out waiting for a database connection")]
 pub(crate) struct PoolTimedOut;

@@ -96,6 +96,7 @@ mod pool;
 mod search;
 mod store;
 mod threads;
+mod tree;
 
 pub use messages::SeaOrmMessageRepository;
 pub use pool::PoolStats;

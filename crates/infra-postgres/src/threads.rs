@@ -2,15 +2,17 @@
 
 use async_trait::async_trait;
 use domain::{
-    ArchivedFilter, StoreError, Thread, ThreadId, ThreadListQuery, ThreadPatch, ThreadRepository,
-    Timestamp, UserId, Version,
+    ArchivedFilter, Message, MessageId, StoreError, Thread, ThreadId, ThreadListQuery, ThreadPatch,
+    ThreadRepository, Timestamp, UserId, Version,
 };
-use sea_orm::sea_query::{Expr, ExprTrait, Func, Query};
-use sea_orm::{EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select, Statement};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, InsertStatement, Query, Value};
+use sea_orm::{DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select, Statement};
 
 use crate::convert::{THREAD_COLUMNS, thread_from_row, threads_from_rows};
-use crate::db::{Db, next_version, sql_limit, thread_exists};
+use crate::db::{Db, next_version, sql_limit, thread_exists, timestamp_value};
 use crate::entity::thread::{self, Column};
+use crate::messages::insert_messages;
+use crate::tree::{self, Exec};
 
 /// The thread columns that [`thread_from_row`] reads, from `chat_threads`.
 fn select_threads() -> Select<thread::Entity> {
@@ -46,41 +48,54 @@ impl SeaOrmThreadRepository {
     }
 }
 
+/// `INSERT` of one thread row, as given.
+fn insert_statement(backend: DbBackend, thread: &Thread) -> Result<InsertStatement, StoreError> {
+    let at = |t: Timestamp| timestamp_value(backend, t);
+    let at_or_null = |t: Option<Timestamp>| match (t, backend) {
+        (Some(t), _) => at(t),
+        (None, DbBackend::Sqlite) => Value::String(None),
+        (None, _) => Value::ChronoDateTimeUtc(None),
+    };
+    Ok(Query::insert()
+        .into_table(thread::Entity)
+        .columns([
+            Column::Id,
+            Column::UserId,
+            Column::Title,
+            Column::Metadata,
+            Column::ArchivedAt,
+            Column::PinnedAt,
+            Column::MessageCount,
+            Column::LastMessageAt,
+            Column::CreatedAt,
+            Column::UpdatedAt,
+            Column::Version,
+            Column::ActiveLeafId,
+        ])
+        .values([
+            Expr::val(*thread.id.as_uuid()),
+            Expr::val(thread.user_id.as_str()),
+            Expr::val(thread.title.as_str()),
+            Expr::val(thread.metadata.to_value()),
+            Expr::val(at_or_null(thread.archived_at)),
+            Expr::val(at_or_null(thread.pinned_at)),
+            Expr::val(thread.message_count),
+            Expr::val(at_or_null(thread.last_message_at)),
+            Expr::val(at(thread.created_at)),
+            Expr::val(at(thread.updated_at)),
+            Expr::val(thread.version.get()),
+            Expr::val(Value::Uuid(thread.active_leaf_id.map(|id| *id.as_uuid()))),
+        ])
+        .map_err(StoreError::unexpected)?
+        .to_owned())
+}
+
 #[async_trait]
 impl ThreadRepository for SeaOrmThreadRepository {
     async fn insert_thread(&self, thread: &Thread) -> Result<(), StoreError> {
-        let db = &self.db;
-        let insert = Query::insert()
-            .into_table(thread::Entity)
-            .columns([
-                Column::Id,
-                Column::UserId,
-                Column::Title,
-                Column::Metadata,
-                Column::ArchivedAt,
-                Column::PinnedAt,
-                Column::MessageCount,
-                Column::LastMessageAt,
-                Column::CreatedAt,
-                Column::UpdatedAt,
-                Column::Version,
-            ])
-            .values([
-                Expr::val(*thread.id.as_uuid()),
-                Expr::val(thread.user_id.as_str()),
-                Expr::val(thread.title.as_str()),
-                Expr::val(thread.metadata.to_value()),
-                Expr::val(db.timestamp_or_null(thread.archived_at)),
-                Expr::val(db.timestamp_or_null(thread.pinned_at)),
-                Expr::val(thread.message_count),
-                Expr::val(db.timestamp_or_null(thread.last_message_at)),
-                Expr::val(db.timestamp(thread.created_at)),
-                Expr::val(db.timestamp(thread.updated_at)),
-                Expr::val(thread.version.get()),
-            ])
-            .map_err(StoreError::unexpected)?
-            .to_owned();
-        db.execute(&insert).await?;
+        self.db
+            .execute(&insert_statement(self.db.backend(), thread)?)
+            .await?;
         Ok(())
     }
 
@@ -144,6 +159,35 @@ impl ThreadRepository for SeaOrmThreadRepository {
             // An empty list of expected versions matches nothing.
             return Err(self.missing_or_mismatch(user, id).await);
         }
+        // A new active leaf must be a message of the thread when the update commits: the
+        // thread's row is locked first (a message delete locks it too), then the message
+        // is looked up, then the thread updated.
+        let mut txn = match patch.active_leaf {
+            Some(Some(leaf)) => {
+                let mut txn = db.begin_write().await?;
+                if db.backend() == DbBackend::Postgres {
+                    txn.execute_statement(tree::statement(
+                        DbBackend::Postgres,
+                        "SELECT id FROM chat_threads WHERE id = $1 AND user_id = $2 FOR UPDATE",
+                        vec![Value::from(*id.as_uuid()), Value::from(user.as_str())],
+                    ))
+                    .await?;
+                }
+                let mut exec = Exec::Txn(&mut txn);
+                if tree::node(&mut exec, user, id, *leaf.as_uuid())
+                    .await?
+                    .is_none()
+                {
+                    return Err(if tree::thread_exists(&mut exec, user, id).await? {
+                        StoreError::UnknownMessage(leaf)
+                    } else {
+                        StoreError::NotFound
+                    });
+                }
+                Some(txn)
+            }
+            _ => None,
+        };
         let mut update = Query::update();
         update.table(thread::Entity);
         if let Some(title) = &patch.title {
@@ -170,19 +214,33 @@ impl ThreadRepository for SeaOrmThreadRepository {
                 None => {}
             }
         }
+        if let Some(leaf) = patch.active_leaf {
+            update.value(
+                Column::ActiveLeafId,
+                Value::Uuid(leaf.map(|leaf| *leaf.as_uuid())),
+            );
+        }
+        // Switching the active leaf alone leaves the thread's place in the list.
+        if patch.bumps_updated_at() {
+            update.value(Column::UpdatedAt, db.timestamp(now));
+        }
         update
-            .value(Column::UpdatedAt, db.timestamp(now))
             .value(Column::Version, next_version(Column::Version, now))
             .and_where(Self::scope(user, id));
         if let Some(versions) = &expected {
             update.and_where(Expr::col(Column::Version).is_in(versions.iter().map(Version::get)));
         }
         update.returning(Query::returning().columns(THREAD_COLUMNS));
-        let row = db
-            .statement_rows(db.backend().build(&update))
-            .await?
-            .into_iter()
-            .next();
+        let statement = db.backend().build(&update);
+        let row = match txn.as_mut() {
+            Some(txn) => txn.statement_rows(statement).await?,
+            None => db.statement_rows(statement).await?,
+        }
+        .into_iter()
+        .next();
+        if let (Some(txn), Some(_)) = (txn, &row) {
+            txn.commit().await?;
+        }
         match row {
             Some(row) => thread_from_row(&row),
             None if expected.is_some() => Err(self.missing_or_mismatch(user, id).await),
@@ -201,6 +259,56 @@ impl ThreadRepository for SeaOrmThreadRepository {
             return Err(StoreError::NotFound);
         }
         Ok(())
+    }
+
+    async fn fork_thread(
+        &self,
+        user: &UserId,
+        source: ThreadId,
+        message: MessageId,
+        fork: &Thread,
+    ) -> Result<Thread, StoreError> {
+        let db = &self.db;
+        let backend = db.backend();
+        let mut txn = db.begin_write().await?;
+        let mut exec = Exec::Txn(&mut txn);
+        if !tree::thread_exists(&mut exec, user, source).await? {
+            return Err(StoreError::NotFound);
+        }
+        let path = tree::whole_path(&mut exec, user, source, *message.as_uuid()).await?;
+        let Some(last) = path.last() else {
+            return Err(StoreError::UnknownMessage(message));
+        };
+        // Copies: new ids, one new branch, each the child of the one before.
+        let mut copies = Vec::with_capacity(path.len());
+        let mut parent = None;
+        for original in &path {
+            let id = MessageId::generate();
+            copies.push(Message {
+                id,
+                thread_id: fork.id,
+                parent_id: parent,
+                role: original.role,
+                content: original.content.clone(),
+                sources: original.sources.clone(),
+                metadata: original.metadata.clone(),
+                created_at: original.created_at,
+                updated_at: fork.created_at,
+                version: Version::new(fork.version.get()),
+            });
+            parent = Some(id);
+        }
+        let stored = Thread {
+            message_count: i64::try_from(copies.len()).map_err(StoreError::unexpected)?,
+            last_message_at: Some(last.created_at),
+            active_leaf_id: parent,
+            ..fork.clone()
+        };
+        txn.execute(&insert_statement(backend, &stored)?).await?;
+        let branch = vec![uuid::Uuid::now_v7(); copies.len()];
+        insert_messages(&mut txn, user, fork.id, &copies, &branch).await?;
+        txn.commit().await?;
+        Ok(stored)
     }
 
     async fn delete_all_threads(&self, user: &UserId) -> Result<u64, StoreError> {

@@ -8,7 +8,8 @@ use futures::stream::{self, Stream, StreamExt as _};
 use serde::Deserialize;
 
 use domain::{
-    DomainError, Message, MessageService, PageLimit, SortOrder, Thread, ThreadId, UserId,
+    DomainError, Message, MessageService, Page, PageLimit, PathTarget, SortOrder, Thread, ThreadId,
+    UserId,
 };
 
 use crate::dto::{MessageResponse, ThreadResponse};
@@ -115,9 +116,12 @@ struct Pages {
     cursor: Option<String>,
     done: bool,
     first: bool,
+    /// The active path only (markdown), rather than every message on every branch (JSON).
+    active_path: bool,
 }
 
-/// The messages of a thread in `(created_at, id)` order, fetched 100 at a time.
+/// The messages of a thread in `(created_at, id)` order (all of them, or those of the active
+/// path), fetched 100 at a time.
 fn message_chunks(
     pages: Pages,
     writer: &'static (dyn Writer + Sync),
@@ -126,16 +130,35 @@ fn message_chunks(
         if state.done {
             return None;
         }
-        let page = state
-            .service
-            .list(
-                &state.user,
-                state.thread,
-                SortOrder::Asc,
-                PageLimit::parse(100).unwrap_or(PageLimit::DEFAULT_MESSAGES),
-                state.cursor.as_deref(),
-            )
-            .await;
+        let limit = PageLimit::parse(100).unwrap_or(PageLimit::DEFAULT_MESSAGES);
+        let page = if state.active_path {
+            state
+                .service
+                .list_path(
+                    &state.user,
+                    state.thread,
+                    PathTarget::Active,
+                    SortOrder::Asc,
+                    limit,
+                    state.cursor.as_deref(),
+                )
+                .await
+                .map(|page| Page {
+                    items: page.items.into_iter().map(|m| m.message).collect(),
+                    next_cursor: page.next_cursor,
+                })
+        } else {
+            state
+                .service
+                .list(
+                    &state.user,
+                    state.thread,
+                    SortOrder::Asc,
+                    limit,
+                    state.cursor.as_deref(),
+                )
+                .await
+        };
         match page {
             Ok(page) => {
                 let mut chunk = String::new();
@@ -163,7 +186,7 @@ fn message_chunks(
         ("format" = Option<String>, Query, pattern = "^(json|markdown)$", description = "`json` (default) or `markdown`."),
     ),
     responses(
-        (status = 200, description = "The whole thread as an attachment: JSON `{\"thread\": Thread, \"messages\": [Message]}` in `created_at, id` order, or Markdown.",
+        (status = 200, description = "The whole thread as an attachment: JSON `{\"thread\": Thread, \"messages\": [Message]}` with every message on every branch in `created_at, id` order (each with its `parent_id`; the thread with its `active_leaf_id`), or Markdown of the active path.",
             headers(("Content-Disposition" = String, description = "`attachment; filename=\"thread-<id>.json\"` (or `.md`).")),
             content(
                 (ExportDocument = "application/json"),
@@ -198,6 +221,7 @@ pub async fn export_thread(
         cursor: None,
         done: false,
         first: true,
+        active_path: matches!(format, Format::Markdown),
     };
     let head = stream::once(futures::future::ready(Ok(Bytes::from(
         writer.head(&thread),

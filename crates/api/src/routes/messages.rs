@@ -4,7 +4,7 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
-use domain::{DomainError, PageLimit, SortOrder};
+use domain::{DeleteScope, DomainError, MessageId, MessageView, PageLimit, PathTarget, SortOrder};
 
 use crate::dto::{
     BatchBody, CreateMessageBody, DataResponse, MessageResponse, PageResponse, UpdateMessageBody,
@@ -21,6 +21,35 @@ pub struct ListMessagesQuery {
     limit: Option<String>,
     cursor: Option<String>,
     order: Option<String>,
+    branch: Option<String>,
+    through: Option<String>,
+}
+
+/// Which messages a list shows, from `branch` and `through`.
+fn view(branch: Option<&str>, through: Option<&str>) -> Result<MessageView, ApiError> {
+    let through = through
+        .map(|id| {
+            MessageId::parse(id)
+                .map_err(|_| ApiError::InvalidQuery("`through` must be a UUID".into()))
+        })
+        .transpose()?;
+    match (branch, through) {
+        (Some("all"), Some(_)) => Err(ApiError::InvalidQuery(
+            "`branch=all` cannot be combined with `through`".into(),
+        )),
+        (Some("all"), None) => Ok(MessageView::All),
+        (None | Some("active"), Some(id)) => Ok(MessageView::Path(PathTarget::Through(id))),
+        (None | Some("active"), None) => Ok(MessageView::Path(PathTarget::Active)),
+        (Some(_), _) => Err(ApiError::InvalidQuery(
+            "`branch` must be active or all".into(),
+        )),
+    }
+}
+
+/// Query of `DELETE /api/v1/threads/{thread_id}/messages/{message_id}`.
+#[derive(Debug, Deserialize)]
+pub struct DeleteMessageQuery {
+    subtree: Option<String>,
 }
 
 fn order(raw: Option<&str>) -> Result<SortOrder, ApiError> {
@@ -31,15 +60,22 @@ fn order(raw: Option<&str>) -> Result<SortOrder, ApiError> {
     }
 }
 
-/// `GET /api/v1/threads/{thread_id}/messages`: one page, by `(created_at, id)`.
+/// `GET /api/v1/threads/{thread_id}/messages`: one page of the active path (default),
+/// of the path through a message, or of every message.
 #[utoipa::path(get, path = "/api/v1/threads/{thread_id}/messages", tag = "messages",
     params(
         ("thread_id" = uuid::Uuid, Path),
         ("limit" = Option<i64>, Query, minimum = 1, maximum = 100, description = "Page size, default 50."),
-        ("cursor" = Option<String>, Query, min_length = 1, description = "`next_cursor` of the previous page."),
-        ("order" = Option<String>, Query, pattern = "^(asc|desc)$", description = "`asc` (default, oldest first) or `desc`."),
+        ("cursor" = Option<String>, Query, min_length = 1, description = "`next_cursor` of the previous page of the same listing (same `branch`, `through` and `order`), else 400 `invalid_cursor`."),
+        ("order" = Option<String>, Query, pattern = "^(asc|desc)$", description = "`asc` (default: root first, oldest first) or `desc` (leaf first, newest first)."),
+        ("branch" = Option<String>, Query, pattern = "^(active|all)$", description = "`active` (default): the path from the root to the thread's active leaf (when it has none, the path through the newest root and down through newest children); every message carries `sibling_ids`. `all`: every message of the thread on every branch by `(created_at, id)`; cannot be combined with `through` (400 `invalid_query`)."),
+        ("through" = Option<uuid::Uuid>, Query, description = "The path from the root through this message and on down, taking at each step the newest child, to a leaf; every message carries `sibling_ids`. Not a message of this thread: 404 `message_not_found`; not a UUID: 400 `invalid_query`."),
     ),
-    responses((status = 200, description = "One page of messages by `(created_at, id)`.", body = PageResponse<MessageResponse>)))]
+    responses(
+        (status = 200, description = "One page. A path walk stays on the path it started on: switching the active leaf does not move it, while messages appended below its end appear on later pages.", body = PageResponse<MessageResponse>),
+        (status = 400, description = "`invalid_query` or `invalid_cursor`.", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`thread_not_found`, or `message_not_found` for `through`.", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn list_messages(
     AuthUser(user): AuthUser,
     path: web::Path<String>,
@@ -48,29 +84,39 @@ pub async fn list_messages(
 ) -> Result<HttpResponse, ApiError> {
     let thread = thread_id(&path)?;
     let order = order(query.order.as_deref())?;
+    let view = view(query.branch.as_deref(), query.through.as_deref())?;
     let limit = page_limit(query.limit.as_deref(), PageLimit::DEFAULT_MESSAGES)?;
-    let page = state
-        .messages
-        .list(&user.user_id, thread, order, limit, query.cursor.as_deref())
-        .await?;
+    let cursor = query.cursor.as_deref();
+    let (page, has_more, next_cursor) = match view {
+        MessageView::All => {
+            let page = state
+                .messages
+                .list(&user.user_id, thread, order, limit, cursor)
+                .await?;
+            let has_more = page.has_more();
+            let data: Vec<MessageResponse> =
+                page.items.into_iter().map(MessageResponse::from).collect();
+            (data, has_more, page.next_cursor)
+        }
+        MessageView::Path(target) => {
+            let page = state
+                .messages
+                .list_path(&user.user_id, thread, target, order, limit, cursor)
+                .await?;
+            let has_more = page.has_more();
+            let data: Vec<MessageResponse> =
+                page.items.into_iter().map(MessageResponse::from).collect();
+            (data, has_more, page.next_cursor)
+        }
+    };
     // The stored text plus the keys, ids and timestamps around it.
-    let size = page
-        .items
-        .iter()
-        .map(|m| {
-            m.content.as_str().len()
-                + m.sources.as_raw().get().len()
-                + m.metadata.as_raw().get().len()
-                + 256
-        })
-        .sum::<usize>()
-        + 128;
+    let size = page.iter().map(MessageResponse::size_hint).sum::<usize>() + 128;
     Ok(json_sized(
         StatusCode::OK,
         &PageResponse {
-            has_more: page.has_more(),
-            data: page.items.into_iter().map(MessageResponse::from).collect(),
-            next_cursor: page.next_cursor,
+            has_more,
+            data: page,
+            next_cursor,
         },
         size,
     ))
@@ -197,14 +243,28 @@ pub async fn update_message(
 
 /// `DELETE /api/v1/threads/{thread_id}/messages/{message_id}`.
 #[utoipa::path(delete, path = "/api/v1/threads/{thread_id}/messages/{message_id}", tag = "messages",
-    params(("thread_id" = uuid::Uuid, Path), ("message_id" = uuid::Uuid, Path)),
-    responses((status = 204, description = "Deleted; the thread's counters were recomputed.")))]
+    params(("thread_id" = uuid::Uuid, Path), ("message_id" = uuid::Uuid, Path),
+        ("subtree" = Option<bool>, Query, description = "`false` (default): the message alone; its children take its parent as theirs (roots if it was a root). `true`: the message and every message below it.")),
+    responses((status = 204, description = "Deleted; the thread's counters were recomputed, and an active leaf that was deleted moved to the deleted message's parent.")))]
 pub async fn delete_message(
     AuthUser(user): AuthUser,
     path: web::Path<(String, String)>,
+    query: web::Query<DeleteMessageQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (thread, id) = (thread_id(&path.0)?, message_id(&path.1)?);
-    state.messages.delete(&user.user_id, thread, id).await?;
+    let scope = match query.subtree.as_deref() {
+        None | Some("false") => DeleteScope::Message,
+        Some("true") => DeleteScope::Subtree,
+        Some(_) => {
+            return Err(ApiError::InvalidQuery(
+                "`subtree` must be true or false".into(),
+            ));
+        }
+    };
+    state
+        .messages
+        .delete(&user.user_id, thread, id, scope)
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use domain::{ArchivedFilter, PageLimit, ThreadFilter};
 
-use crate::dto::{CreateThreadBody, PageResponse, ThreadResponse, UpdateThreadBody};
+use crate::dto::{CreateThreadBody, ForkBody, PageResponse, ThreadResponse, UpdateThreadBody};
 use crate::error::ApiError;
 use crate::extract::{AuthUser, JsonBody, if_match, thread_id};
 use crate::routes::{create_response, json, resource};
@@ -161,6 +161,37 @@ pub async fn update_thread(
     Ok(HttpResponse::Ok()
         .insert_header((actix_web::http::header::ETAG, thread.version.etag()))
         .json(ThreadResponse::from(&thread)))
+}
+
+/// `POST /api/v1/threads/{thread_id}/fork`: a new thread holding copies of the path from
+/// the root to a message (201), or a replayed identical fork (200).
+#[utoipa::path(post, path = "/api/v1/threads/{thread_id}/fork", tag = "threads",
+    params(("thread_id" = uuid::Uuid, Path)), request_body = ForkBody,
+    responses(
+        (status = 201, description = "A new thread of the caller holding copies (new ids; same role, content, sources, metadata and `created_at`) of the path from the root to `message_id`; its active leaf is the last copy; its title defaults to the source's; its `metadata` is the source's plus `forked_from: {thread_id, message_id}`.", body = ThreadResponse,
+            headers(("Location" = String, description = "The new thread's URL."), ("ETag" = String))),
+        (status = 200, description = "An identical fork with the same `id` was replayed; nothing new was stored.", body = ThreadResponse,
+            headers(("Idempotent-Replayed" = String, description = "`true`."), ("Location" = String), ("ETag" = String))),
+        (status = 404, description = "`thread_not_found`: the source thread is not the caller's.", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`unknown_message` (`field` `message_id`): the message is not in the source thread; or another invalid field.", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn fork_thread(
+    AuthUser(user): AuthUser,
+    path: web::Path<String>,
+    JsonBody(body): JsonBody<ForkBody>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let source = thread_id(&path)?;
+    let created = state
+        .threads
+        .fork(&user.user_id, source, body.try_into_domain()?)
+        .await?;
+    let thread = &created.value;
+    Ok(
+        create_response(created.replayed, format!("/api/v1/threads/{}", thread.id))
+            .insert_header((actix_web::http::header::ETAG, thread.version.etag()))
+            .json(ThreadResponse::from(thread)),
+    )
 }
 
 /// `DELETE /api/v1/threads/{thread_id}`: the thread and all its messages.

@@ -1,11 +1,11 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use crate::page::CursorScope;
+use crate::page::{CursorScope, PathPosition};
 use crate::{
-    Created, DomainError, IfMatch, Message, MessageId, MessageKey, MessageListQuery, MessagePatch,
-    MessageRepository, NewMessage, Page, PageLimit, Resource, SortOrder, StoreError, ThreadId,
-    Timestamp, UserId, Version,
+    Created, DeleteScope, DomainError, IfMatch, Message, MessageId, MessageKey, MessageListQuery,
+    MessagePatch, MessageRepository, NewMessage, Page, PageLimit, ParentChoice, PathMessage,
+    PathQuery, PathTarget, Resource, SortOrder, StoreError, ThreadId, Timestamp, UserId, Version,
 };
 
 /// Use cases on messages. Cheap to clone.
@@ -32,6 +32,17 @@ fn thread_not_found(err: StoreError) -> DomainError {
         StoreError::NotFound => DomainError::NotFound(Resource::Thread),
         other => other.into(),
     }
+}
+
+/// The 422 for the parent of `requests[index]`, which is not a message of the thread.
+fn unknown_parent(requests: &[NewMessage], index: usize, batch: bool) -> DomainError {
+    debug_assert!(index < requests.len().max(1));
+    let field = if batch {
+        format!("messages[{index}].parent_id")
+    } else {
+        "parent_id".to_owned()
+    };
+    DomainError::UnknownMessage { field }
 }
 
 fn in_thread(message: Message, thread: ThreadId) -> Result<Message, DomainError> {
@@ -63,7 +74,8 @@ impl MessageService {
         thread: ThreadId,
         message: NewMessage,
     ) -> Result<Created<Message>, DomainError> {
-        let Created { value, replayed } = self.append_all(user, thread, vec![message]).await?;
+        let Created { value, replayed } =
+            self.append_all(user, thread, vec![message], false).await?;
         let message = value
             .into_iter()
             .next()
@@ -103,7 +115,7 @@ impl MessageService {
                 ));
             }
         }
-        self.append_all(user, thread, messages).await
+        self.append_all(user, thread, messages, true).await
     }
 
     async fn append_all(
@@ -111,17 +123,39 @@ impl MessageService {
         user: &UserId,
         thread: ThreadId,
         requests: Vec<NewMessage>,
+        batch: bool,
     ) -> Result<Created<Vec<Message>>, DomainError> {
+        // A named parent is a message of the thread or an earlier one of the batch: the
+        // message itself or a later one of the batch is not a message of the thread yet.
+        for (i, m) in requests.iter().enumerate() {
+            if let ParentChoice::Message(parent) = m.parent
+                && requests[i..].iter().any(|later| later.id == Some(parent))
+            {
+                return Err(unknown_parent(&requests, i, batch));
+            }
+        }
         let now = Timestamp::now();
+        let first_parent = requests.first().map_or(ParentChoice::Omitted, |m| m.parent);
+        let mut previous: Option<MessageId> = None;
         let drafts = requests
             .iter()
             .zip(0i64..)
             .map(|(m, i)| {
                 // Spacing by one microsecond keeps the given order under (created_at, id).
                 let at = now.plus_micros(i);
+                let id = m.id.unwrap_or_else(MessageId::generate);
+                let parent_id = match m.parent {
+                    // The first message's omitted parent is the active leaf, which the
+                    // store resolves under the thread's lock.
+                    ParentChoice::Omitted => previous,
+                    ParentChoice::Root => None,
+                    ParentChoice::Message(parent) => Some(parent),
+                };
+                previous = Some(id);
                 Message {
-                    id: m.id.unwrap_or_else(MessageId::generate),
+                    id,
                     thread_id: thread,
+                    parent_id,
                     role: m.role,
                     content: m.content.clone(),
                     sources: m.sources.clone(),
@@ -132,7 +166,11 @@ impl MessageService {
                 }
             })
             .collect();
-        match self.repo.append_messages(user, thread, drafts, now).await {
+        match self
+            .repo
+            .append_messages(user, thread, first_parent, drafts, now)
+            .await
+        {
             Ok(stored) => {
                 if stored.len() != requests.len() || stored.iter().any(|m| m.thread_id != thread) {
                     return Err(DomainError::Unexpected(
@@ -145,6 +183,13 @@ impl MessageService {
                 })
             }
             Err(StoreError::AlreadyExists) => self.replay(user, thread, &requests).await,
+            Err(StoreError::UnknownMessage(parent)) => {
+                let index = requests
+                    .iter()
+                    .position(|m| m.parent == ParentChoice::Message(parent))
+                    .unwrap_or(0);
+                Err(unknown_parent(&requests, index, batch))
+            }
             Err(other) => Err(thread_not_found(other)),
         }
     }
@@ -236,6 +281,58 @@ impl MessageService {
         }))
     }
 
+    /// One page of a path of the thread (`branch=active`, or `through` a message), each
+    /// message with its `sibling_ids`. The cursor carries the position and the end of the
+    /// path the walk is on, so the walk stays on that path (see [`PathQuery`]).
+    ///
+    /// Errors: `NotFound` (thread; or message, for a `through` that is not in the thread),
+    /// `InvalidCursor` (a cursor of another list, or altered).
+    pub async fn list_path(
+        &self,
+        user: &UserId,
+        thread: ThreadId,
+        target: PathTarget,
+        order: SortOrder,
+        limit: PageLimit,
+        cursor: Option<&str>,
+    ) -> Result<Page<PathMessage>, DomainError> {
+        let scope = CursorScope::path(user, &thread, order, target);
+        let position = scope.position(cursor, PathPosition::from_parts)?;
+        let query = PathQuery {
+            target,
+            resume_from: position.map(|p| p.end),
+            order,
+            after: position.map(|p| p.key),
+            limit: limit.get() + 1,
+        };
+        let page = self
+            .repo
+            .list_path(user, thread, query)
+            .await
+            .map_err(thread_not_found)?;
+        if page.messages.iter().any(|m| m.message.thread_id != thread) {
+            return Err(DomainError::Unexpected(
+                "path list returned another thread's message".into(),
+            ));
+        }
+        let Some(end) = page.end else {
+            return Ok(Page {
+                items: Vec::new(),
+                next_cursor: None,
+            });
+        };
+        Ok(scope.page(page.messages, limit, |last| {
+            PathPosition {
+                key: MessageKey {
+                    created_at: last.message.created_at,
+                    id: last.message.id,
+                },
+                end,
+            }
+            .to_parts()
+        }))
+    }
+
     /// Edits a message; bumps its `updated_at` and its thread's.
     ///
     /// Errors: `NotFound` (message), `PreconditionFailed`.
@@ -262,15 +359,17 @@ impl MessageService {
         in_thread(message, thread)
     }
 
-    /// Deletes a message; the thread's counters are recomputed. Errors: `NotFound`.
+    /// Deletes a message (alone, its children moving up to its parent; or with its whole
+    /// subtree); the thread's counters and active leaf are recomputed. Errors: `NotFound`.
     pub async fn delete(
         &self,
         user: &UserId,
         thread: ThreadId,
         id: MessageId,
+        scope: DeleteScope,
     ) -> Result<(), DomainError> {
         self.repo
-            .delete_message(user, thread, id, Timestamp::now())
+            .delete_message(user, thread, id, scope, Timestamp::now())
             .await
             .map_err(message_not_found)
     }
@@ -293,6 +392,7 @@ mod tests {
             content: MessageContent::parse(text, &Limits::default()).expect("valid"),
             sources: Sources::default(),
             metadata: Metadata::default(),
+            parent: ParentChoice::Omitted,
         }
     }
 
@@ -301,6 +401,7 @@ mod tests {
         Message {
             id,
             thread_id: thread,
+            parent_id: None,
             role: Role::User,
             content: MessageContent::parse(text, &Limits::default()).expect("valid"),
             sources: Sources::default(),
@@ -320,7 +421,7 @@ mod tests {
         let thread = ThreadId::generate();
         let mut repo = MockMessageRepository::new();
         repo.expect_append_messages()
-            .withf(move |u, t, msgs, _| {
+            .withf(move |u, t, _, msgs, _| {
                 u.as_str() == "alice"
                     && *t == thread
                     && msgs.len() == 3
@@ -329,7 +430,7 @@ mod tests {
                     && msgs[2].content.as_str() == "c"
             })
             .times(1)
-            .returning(|_, _, msgs, _| Ok(msgs));
+            .returning(|_, _, _, msgs, _| Ok(msgs));
         let created = service(repo)
             .append_batch(
                 &alice(),
@@ -365,7 +466,7 @@ mod tests {
     async fn appending_to_a_missing_thread_is_thread_not_found() {
         let mut repo = MockMessageRepository::new();
         repo.expect_append_messages()
-            .returning(|_, _, _, _| Err(StoreError::NotFound));
+            .returning(|_, _, _, _, _| Err(StoreError::NotFound));
         let err = service(repo)
             .append(&alice(), ThreadId::generate(), request(None, "hi"))
             .await
@@ -379,7 +480,7 @@ mod tests {
         let id = MessageId::generate();
         let mut repo = MockMessageRepository::new();
         repo.expect_append_messages()
-            .returning(|_, _, _, _| Err(StoreError::AlreadyExists));
+            .returning(|_, _, _, _, _| Err(StoreError::AlreadyExists));
         repo.expect_find_messages()
             .withf(move |_, t, ids| *t == thread && ids == &[id])
             .returning(move |_, t, _| Ok(vec![as_stored(t, id, "hello")]));
@@ -397,7 +498,7 @@ mod tests {
         let id = MessageId::generate();
         let mut repo = MockMessageRepository::new();
         repo.expect_append_messages()
-            .returning(|_, _, _, _| Err(StoreError::AlreadyExists));
+            .returning(|_, _, _, _, _| Err(StoreError::AlreadyExists));
         repo.expect_find_messages()
             .returning(move |_, t, _| Ok(vec![as_stored(t, id, "hello")]));
         let err = service(repo)
@@ -425,7 +526,7 @@ mod tests {
     async fn an_id_used_in_another_thread_or_by_another_user_is_an_id_conflict() {
         let mut repo = MockMessageRepository::new();
         repo.expect_append_messages()
-            .returning(|_, _, _, _| Err(StoreError::AlreadyExists));
+            .returning(|_, _, _, _, _| Err(StoreError::AlreadyExists));
         repo.expect_find_messages().returning(|_, _, _| Ok(vec![]));
         let err = service(repo)
             .append(
@@ -444,7 +545,7 @@ mod tests {
         let ids = [MessageId::generate(), MessageId::generate()];
         let mut repo = MockMessageRepository::new();
         repo.expect_append_messages()
-            .returning(|_, _, _, _| Err(StoreError::AlreadyExists));
+            .returning(|_, _, _, _, _| Err(StoreError::AlreadyExists));
         repo.expect_find_messages().returning(move |_, t, _| {
             Ok(vec![as_stored(t, ids[1], "b"), as_stored(t, ids[0], "a")])
         });
@@ -467,7 +568,7 @@ mod tests {
         let old = MessageId::generate();
         let mut repo = MockMessageRepository::new();
         repo.expect_append_messages()
-            .returning(|_, _, _, _| Err(StoreError::AlreadyExists));
+            .returning(|_, _, _, _, _| Err(StoreError::AlreadyExists));
         repo.expect_find_messages()
             .returning(move |_, t, _| Ok(vec![as_stored(t, old, "a")]));
         let err = service(repo)
@@ -545,7 +646,7 @@ mod tests {
         repo.expect_update_message()
             .returning(|_, _, _, _, _, _| Err(StoreError::NotFound));
         repo.expect_delete_message()
-            .returning(|_, _, _, _| Err(StoreError::NotFound));
+            .returning(|_, _, _, _, _| Err(StoreError::NotFound));
         let service = service(repo);
         let (t, m) = (ThreadId::generate(), MessageId::generate());
         assert!(matches!(
@@ -555,7 +656,7 @@ mod tests {
             Err(DomainError::NotFound(Resource::Message))
         ));
         assert!(matches!(
-            service.delete(&alice(), t, m).await,
+            service.delete(&alice(), t, m, DeleteScope::Message).await,
             Err(DomainError::NotFound(Resource::Message))
         ));
     }

@@ -96,6 +96,7 @@ mod tests {
         let at = Timestamp::from_micros(1_795_954_530_000_000 + micros).expect("in range");
         SearchHit {
             message: Message {
+                parent_id: None,
                 id: MessageId::generate(),
                 thread_id: ThreadId::generate(),
                 role: Role::User,

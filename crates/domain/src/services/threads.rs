@@ -2,9 +2,9 @@ use std::sync::Arc;
 
 use crate::page::CursorScope;
 use crate::{
-    Created, DomainError, IfMatch, NewThread, Page, PageLimit, Resource, StoreError, Thread,
-    ThreadFilter, ThreadId, ThreadKey, ThreadListQuery, ThreadPatch, ThreadRepository, Timestamp,
-    UserId, Version,
+    Created, DomainError, IfMatch, Metadata, NewFork, NewThread, Page, PageLimit, Resource,
+    StoreError, Thread, ThreadFilter, ThreadId, ThreadKey, ThreadListQuery, ThreadPatch,
+    ThreadRepository, Timestamp, UserId, Version,
 };
 
 /// Use cases on threads. Cheap to clone.
@@ -66,6 +66,7 @@ impl ThreadService {
             created_at: now,
             updated_at: now,
             version: Version::new(now.as_micros()),
+            active_leaf_id: None,
         };
         match self.repo.insert_thread(&thread).await {
             Ok(()) => Ok(Created {
@@ -129,10 +130,12 @@ impl ThreadService {
         }))
     }
 
-    /// Applies a partial update and bumps `updated_at`.
+    /// Applies a partial update; bumps `updated_at` unless the patch only switches the
+    /// active leaf.
     ///
     /// Errors: `NotFound`; [`DomainError::PreconditionFailed`] when `if_match` names
-    /// versions and the current one is not among them.
+    /// versions and the current one is not among them; `UnknownMessage` (`active_leaf_id`)
+    /// when the new active leaf is not a message of the thread.
     pub async fn update(
         &self,
         user: &UserId,
@@ -144,8 +147,86 @@ impl ThreadService {
             .repo
             .update_thread(user, id, patch, if_match.into_expected(), Timestamp::now())
             .await
-            .map_err(not_found)?;
+            .map_err(|err| match err {
+                StoreError::UnknownMessage(_) => DomainError::UnknownMessage {
+                    field: "active_leaf_id".into(),
+                },
+                other => not_found(other),
+            })?;
         owned_by(thread, user)
+    }
+
+    /// Forks the user's thread `source` at a message: a new thread holding copies of the
+    /// path from the root to that message, whose last copy is its active leaf. Its title
+    /// defaults to the source's; its metadata is the source's plus
+    /// `"forked_from": {"thread_id", "message_id"}`.
+    ///
+    /// With a client id, repeating the same fork (same source, message, and title when one
+    /// is given) returns the stored thread with `replayed: true`. Errors: `NotFound`
+    /// (source thread), `UnknownMessage` (`message_id`), `Invalid` (`metadata` when the
+    /// source's metadata leaves no room for `forked_from`), `IdempotencyConflict`,
+    /// `IdConflict`.
+    pub async fn fork(
+        &self,
+        user: &UserId,
+        source: ThreadId,
+        fork: NewFork,
+    ) -> Result<Created<Thread>, DomainError> {
+        let origin = self.get(user, source).await?;
+        let mut metadata = origin.metadata.as_map();
+        metadata.insert(
+            "forked_from".into(),
+            serde_json::json!({
+                "thread_id": source.to_string(),
+                "message_id": fork.message_id.to_string(),
+            }),
+        );
+        let metadata = Metadata::parse(serde_json::Value::Object(metadata))?;
+        let now = Timestamp::now();
+        let thread = Thread {
+            id: fork.id.unwrap_or_else(ThreadId::generate),
+            user_id: user.clone(),
+            title: fork.title.clone().unwrap_or(origin.title),
+            metadata: metadata.clone(),
+            archived_at: None,
+            pinned_at: None,
+            message_count: 0,
+            last_message_at: None,
+            created_at: now,
+            updated_at: now,
+            version: Version::new(now.as_micros()),
+            active_leaf_id: None,
+        };
+        match self
+            .repo
+            .fork_thread(user, source, fork.message_id, &thread)
+            .await
+        {
+            Ok(stored) => Ok(Created {
+                value: owned_by(stored, user)?,
+                replayed: false,
+            }),
+            Err(StoreError::UnknownMessage(_)) => Err(DomainError::UnknownMessage {
+                field: "message_id".into(),
+            }),
+            Err(StoreError::AlreadyExists) => match self.repo.get_thread(user, thread.id).await {
+                Ok(existing) if existing.user_id != *user => Err(DomainError::IdConflict),
+                Ok(existing)
+                    if existing.metadata.as_map().get("forked_from")
+                        == metadata.as_map().get("forked_from")
+                        && fork.title.as_ref().is_none_or(|t| *t == existing.title) =>
+                {
+                    Ok(Created {
+                        value: existing,
+                        replayed: true,
+                    })
+                }
+                Ok(_) => Err(DomainError::IdempotencyConflict),
+                Err(StoreError::NotFound) => Err(DomainError::IdConflict),
+                Err(other) => Err(other.into()),
+            },
+            Err(other) => Err(not_found(other)),
+        }
     }
 
     /// Deletes the thread and all its messages. Errors: `NotFound`.
@@ -193,6 +274,7 @@ mod tests {
             created_at: now,
             updated_at: now,
             version: Version::new(now.as_micros()),
+            active_leaf_id: None,
         }
     }
 

@@ -10,6 +10,9 @@ pub(crate) struct Model {
     pub id: Uuid,
     pub thread_id: Uuid,
     pub user_id: String,
+    pub parent_id: Option<Uuid>,
+    /// The branch (a chain of parent links) the message is part of; internal.
+    pub branch_id: Uuid,
     pub role: String,
     pub content: String,
     #[sea_orm(column_type = "JsonBinary")]

@@ -1,5 +1,7 @@
 //! Concurrent writers of one thread: the counters stay exact and messages stay ordered.
 
+use domain::DeleteScope;
+use domain::ParentChoice;
 use domain::{Message, MessageListQuery, SortOrder};
 
 use crate::support::{at, new_message, user};
@@ -26,7 +28,7 @@ contract_test!(
                     .collect();
                 repos
                     .messages
-                    .append_messages(&alice, thread.id, messages, at(100))
+                    .append_messages(&alice, thread.id, ParentChoice::Omitted, messages, at(100))
                     .await
                     .expect("append")
             }));
@@ -75,7 +77,7 @@ contract_test!(
             tasks.push(tokio::spawn(async move {
                 deleter
                     .messages
-                    .delete_message(&owner, thread.id, id, at(1_000 + i))
+                    .delete_message(&owner, thread.id, id, DeleteScope::Message, at(1_000 + i))
                     .await
                     .expect("delete");
             }));
@@ -84,7 +86,13 @@ contract_test!(
                 let message = new_message(thread.id, "new", at(500 + i));
                 appender
                     .messages
-                    .append_messages(&owner, thread.id, vec![message], at(500 + i))
+                    .append_messages(
+                        &owner,
+                        thread.id,
+                        ParentChoice::Omitted,
+                        vec![message],
+                        at(500 + i),
+                    )
                     .await
                     .expect("append");
             }));

@@ -1,6 +1,8 @@
 //! Another user's threads and messages behave exactly like missing ones, on every method,
 //! and asking for them changes nothing.
 
+use domain::DeleteScope;
+use domain::ParentChoice;
 use domain::{
     ArchivedFilter, MessageListQuery, MessagePatch, SortOrder, ThreadFilter, ThreadListQuery,
     ThreadPatch,
@@ -102,6 +104,7 @@ contract_test!(
                 .append_messages(
                     &bob,
                     thread.id,
+                    ParentChoice::Omitted,
                     vec![new_message(thread.id, "x", at(20))],
                     at(20)
                 )
@@ -111,7 +114,7 @@ contract_test!(
         assert_store_err!(
             repos
                 .messages
-                .append_messages(&bob, thread.id, vec![], at(20))
+                .append_messages(&bob, thread.id, ParentChoice::Omitted, vec![], at(20))
                 .await,
             NotFound
         );
@@ -157,7 +160,7 @@ contract_test!(
         assert_store_err!(
             repos
                 .messages
-                .delete_message(&bob, thread.id, m.id, at(20))
+                .delete_message(&bob, thread.id, m.id, DeleteScope::Message, at(20))
                 .await,
             NotFound
         );

@@ -1,6 +1,8 @@
 //! Messages: append (single and batch), read, edit, delete, and the thread counters that
 //! change with them in the same transaction.
 
+use domain::DeleteScope;
+use domain::ParentChoice;
 use domain::{
     MessageId, MessageListQuery, MessagePatch, Role, SortOrder, ThreadId, ThreadPatch, Version,
 };
@@ -21,7 +23,13 @@ async fn assert_batch_writes_nothing(
     assert_store_err!(
         repos
             .messages
-            .append_messages(owner, before.id, batch, at(1_000_000))
+            .append_messages(
+                owner,
+                before.id,
+                ParentChoice::Omitted,
+                batch,
+                at(1_000_000)
+            )
             .await,
         AlreadyExists
     );
@@ -58,7 +66,13 @@ contract_test!(
 
         let stored = repos
             .messages
-            .append_messages(&alice, thread.id, vec![message.clone()], at(200))
+            .append_messages(
+                &alice,
+                thread.id,
+                ParentChoice::Omitted,
+                vec![message.clone()],
+                at(200),
+            )
             .await
             .expect("append");
         assert_eq!(stored, vec![message.clone()]);
@@ -128,7 +142,13 @@ contract_test!(
         assert_store_err!(
             repos
                 .messages
-                .append_messages(&alice, thread.id, vec![twice.clone(), twice], at(40))
+                .append_messages(
+                    &alice,
+                    thread.id,
+                    ParentChoice::Omitted,
+                    vec![twice.clone(), twice],
+                    at(40)
+                )
                 .await,
             AlreadyExists
         );
@@ -154,6 +174,7 @@ contract_test!(
                 .append_messages(
                     &alice,
                     missing,
+                    ParentChoice::Omitted,
                     vec![new_message(missing, "x", at(1))],
                     at(1)
                 )
@@ -163,7 +184,7 @@ contract_test!(
         assert_store_err!(
             repos
                 .messages
-                .append_messages(&alice, missing, vec![], at(1))
+                .append_messages(&alice, missing, ParentChoice::Omitted, vec![], at(1))
                 .await,
             NotFound
         );
@@ -194,7 +215,13 @@ contract_test!(
         ];
         let stored = repos
             .messages
-            .append_messages(&alice, thread.id, late.clone(), at(2_000))
+            .append_messages(
+                &alice,
+                thread.id,
+                ParentChoice::Omitted,
+                late.clone(),
+                at(2_000),
+            )
             .await
             .expect("append");
         let created: Vec<_> = stored.iter().map(|m| m.created_at).collect();
@@ -373,7 +400,7 @@ contract_test!(
             let now = at(1_000 + i);
             repos
                 .messages
-                .delete_message(&alice, thread.id, id, now)
+                .delete_message(&alice, thread.id, id, DeleteScope::Message, now)
                 .await
                 .expect("delete");
             let after = repos.thread(&alice, thread.id).await;
@@ -390,7 +417,7 @@ contract_test!(
         assert_store_err!(
             repos
                 .messages
-                .delete_message(&alice, thread.id, m[0].id, at(2_000))
+                .delete_message(&alice, thread.id, m[0].id, DeleteScope::Message, at(2_000))
                 .await,
             NotFound
         );
@@ -463,6 +490,7 @@ contract_test!(
             .append_messages(
                 &alice,
                 thread.id,
+                ParentChoice::Omitted,
                 vec![new_message(thread.id, "x", now)],
                 now,
             )
@@ -484,7 +512,7 @@ contract_test!(
         versions.push(repos.thread(&alice, thread.id).await.version);
         repos
             .messages
-            .delete_message(&alice, thread.id, m[0].id, now)
+            .delete_message(&alice, thread.id, m[0].id, DeleteScope::Message, now)
             .await
             .expect("delete");
         versions.push(repos.thread(&alice, thread.id).await.version);
@@ -525,7 +553,13 @@ contract_test!(
         message.metadata = metadata(json!({"rtl": "עברית", "n": {"x": []}}));
         let stored = repos
             .messages
-            .append_messages(&alice, thread.id, vec![message.clone()], at(10))
+            .append_messages(
+                &alice,
+                thread.id,
+                ParentChoice::Omitted,
+                vec![message.clone()],
+                at(10),
+            )
             .await
             .expect("append");
         assert_eq!(stored, vec![message.clone()]);
@@ -567,7 +601,13 @@ contract_test!(
             .collect();
         let stored = repos
             .messages
-            .append_messages(&alice, thread.id, messages.clone(), second(3, 5))
+            .append_messages(
+                &alice,
+                thread.id,
+                ParentChoice::Omitted,
+                messages.clone(),
+                second(3, 5),
+            )
             .await
             .expect("append");
         assert_eq!(stored, messages);
@@ -634,7 +674,7 @@ contract_test!(
         assert_store_err!(
             repos
                 .messages
-                .delete_message(&alice, elsewhere.id, m.id, at(20))
+                .delete_message(&alice, elsewhere.id, m.id, DeleteScope::Message, at(20))
                 .await,
             NotFound
         );
@@ -644,7 +684,13 @@ contract_test!(
         assert_store_err!(
             repos
                 .messages
-                .append_messages(&alice, elsewhere.id, vec![copy], at(30))
+                .append_messages(
+                    &alice,
+                    elsewhere.id,
+                    ParentChoice::Omitted,
+                    vec![copy],
+                    at(30)
+                )
                 .await,
             AlreadyExists
         );
@@ -701,7 +747,13 @@ contract_test!(
         let batch = large_batch(thread.id, 5);
         let stored = repos
             .messages
-            .append_messages(&alice, thread.id, batch.clone(), at(20_000))
+            .append_messages(
+                &alice,
+                thread.id,
+                ParentChoice::Omitted,
+                batch.clone(),
+                at(20_000),
+            )
             .await
             .expect("append");
         assert_eq!(stored.len(), batch.len());

@@ -1,5 +1,6 @@
 //! Keyset pagination of thread and message lists, and the thread list filters.
 
+use domain::ParentChoice;
 use domain::{
     ArchivedFilter, Message, MessageId, MessageKey, MessageListQuery, SortOrder, Thread,
     ThreadFilter, ThreadId, ThreadKey, ThreadListQuery, ThreadPatch, Timestamp, UserId,
@@ -170,7 +171,13 @@ contract_test!(
             .collect();
         repos
             .messages
-            .append_messages(&alice, thread.id, messages.clone(), at(0))
+            .append_messages(
+                &alice,
+                thread.id,
+                ParentChoice::Omitted,
+                messages.clone(),
+                at(0),
+            )
             .await
             .expect("append");
         let walked =
@@ -249,7 +256,7 @@ contract_test!(
             .collect();
         let mut all = repos
             .messages
-            .append_messages(&alice, thread.id, messages, at(10))
+            .append_messages(&alice, thread.id, ParentChoice::Omitted, messages, at(10))
             .await
             .expect("append");
         let original = ascending(&all);
@@ -264,7 +271,13 @@ contract_test!(
                 appended.extend(
                     repos
                         .messages
-                        .append_messages(&alice, thread.id, vec![message], now)
+                        .append_messages(
+                            &alice,
+                            thread.id,
+                            ParentChoice::Omitted,
+                            vec![message],
+                            now,
+                        )
                         .await
                         .expect("append between pages"),
                 );
@@ -290,7 +303,7 @@ contract_test!(
                 let message = new_message(thread.id, "newest", now);
                 repos
                     .messages
-                    .append_messages(&alice, thread.id, vec![message], now)
+                    .append_messages(&alice, thread.id, ParentChoice::Omitted, vec![message], now)
                     .await
                     .expect("append between pages");
             },

@@ -1,6 +1,8 @@
 //! Full-text search: what matches, in which order, for whom, and that nothing a user types
 //! can break it. Run on both backends like the rest of the contract.
 
+use domain::DeleteScope;
+use domain::ParentChoice;
 use std::collections::HashSet;
 
 use domain::{MessageId, MessagePatch, SearchHit, SearchQuery, SearchRequest, ThreadPatch};
@@ -330,7 +332,13 @@ contract_test!(
 
         repos
             .messages
-            .delete_message(&alice, thread.id, stored[0].id, at(40))
+            .delete_message(
+                &alice,
+                thread.id,
+                stored[0].id,
+                DeleteScope::Message,
+                at(40),
+            )
             .await
             .expect("delete");
         assert!(repos.search_ids(&alice, "beta").await.is_empty());
@@ -362,7 +370,13 @@ contract_test!(
         reused.id = stored[1].id;
         repos
             .messages
-            .append_messages(&alice, again.id, vec![reused], at(100))
+            .append_messages(
+                &alice,
+                again.id,
+                ParentChoice::Omitted,
+                vec![reused],
+                at(100),
+            )
             .await
             .expect("reuse id");
         assert_eq!(repos.search_ids(&alice, "alpha").await, [stored[1].id]);
@@ -574,7 +588,7 @@ async fn the_sqlite_index_follows_inserts_edits_deletes_and_cascades() {
         .expect("edit");
     repos
         .messages
-        .delete_message(&alice, a.id, kept[0].id, at(30))
+        .delete_message(&alice, a.id, kept[0].id, DeleteScope::Message, at(30))
         .await
         .expect("delete");
     repos

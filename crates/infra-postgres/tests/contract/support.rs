@@ -9,6 +9,7 @@
 //! per-test databases older than an hour (left by killed runs), half-built templates and
 //! templates of other migration sets are dropped.
 
+use domain::ParentChoice;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -404,7 +405,17 @@ pub fn new_thread(owner: &UserId, created: Timestamp) -> Thread {
         created_at: created,
         updated_at: created,
         version: Version::new(created.as_micros()),
+        active_leaf_id: None,
     }
+}
+
+/// A batch as the service builds one when no message names its parent: each message
+/// after the first is the child of the one before (the first follows the active leaf).
+pub fn chain(mut messages: Vec<Message>) -> Vec<Message> {
+    for i in 1..messages.len() {
+        messages[i].parent_id = Some(messages[i - 1].id);
+    }
+    messages
 }
 
 /// A new message as the service would build it at `created`.
@@ -412,6 +423,7 @@ pub fn new_message(thread: ThreadId, text: &str, created: Timestamp) -> Message 
     Message {
         id: MessageId::generate(),
         thread_id: thread,
+        parent_id: None,
         role: Role::User,
         content: content(text),
         sources: Sources::default(),
@@ -441,13 +453,15 @@ impl Repos {
         texts: &[&str],
         first: Timestamp,
     ) -> Vec<Message> {
-        let messages = texts
-            .iter()
-            .zip(0i64..)
-            .map(|(text, i)| new_message(thread, text, first.plus_micros(i)))
-            .collect();
+        let messages = chain(
+            texts
+                .iter()
+                .zip(0i64..)
+                .map(|(text, i)| new_message(thread, text, first.plus_micros(i)))
+                .collect(),
+        );
         self.messages
-            .append_messages(owner, thread, messages, first)
+            .append_messages(owner, thread, ParentChoice::Omitted, messages, first)
             .await
             .expect("append messages")
     }

@@ -1,5 +1,6 @@
 //! Threads: create, read, update, archive/pin, versions, delete.
 
+use domain::ParentChoice;
 use domain::{ThreadId, ThreadPatch, Version};
 use serde_json::json;
 
@@ -279,7 +280,13 @@ contract_test!(
             .expect("re-create");
         let again = repos
             .messages
-            .append_messages(&alice, thread.id, messages.clone(), at(20))
+            .append_messages(
+                &alice,
+                thread.id,
+                ParentChoice::Omitted,
+                messages.clone(),
+                at(20),
+            )
             .await
             .expect("re-append the same ids");
         assert_eq!(again, messages);
