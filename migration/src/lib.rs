@@ -117,6 +117,7 @@ mod tests {
                 "m20261126_000001_create_message_search",
                 "m20261201_000001_message_owner",
                 "m20261201_000002_search_by_owner",
+                "m20261202_000001_message_tree",
             ]
         );
         let mut sorted = names.clone();

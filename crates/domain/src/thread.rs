@@ -73,14 +73,19 @@ pub struct ThreadPatch {
 impl ThreadPatch {
     /// True when the patch names no field.
     pub fn is_empty(&self) -> bool {
-        !self.bumps_updated_at() && self.active_leaf.is_none()
+        self.title.is_none()
+            && self.metadata.is_none()
+            && self.archived.is_none()
+            && self.pinned.is_none()
+            && self.active_leaf.is_none()
     }
 
-    /// True when the patch changes what the thread list shows (title, metadata, archive or
-    /// pin state), which moves `updated_at`. Switching the active leaf alone does not: the
-    /// thread keeps its place in the list.
+    /// True unless the patch only switches the active leaf. Any other patch (an empty one
+    /// included, which still counts as a write) moves `updated_at`; switching the active
+    /// leaf alone does not, so the thread keeps its place in the list.
     pub fn bumps_updated_at(&self) -> bool {
-        self.title.is_some()
+        self.active_leaf.is_none()
+            || self.title.is_some()
             || self.metadata.is_some()
             || self.archived.is_some()
             || self.pinned.is_some()

@@ -48,6 +48,9 @@ fn body_for(method: &Method, template: &str, message_id: &str) -> Option<Value> 
         ("POST", "/api/v1/threads/{thread_id}/messages/batch") => {
             Some(json!({"messages": [message]}))
         }
+        ("POST", "/api/v1/threads/{thread_id}/fork") => {
+            Some(json!({"message_id": uuid::Uuid::now_v7().to_string(), "id": message_id}))
+        }
         _ => panic!("{method} {template}: give this new operation a valid body here"),
     }
 }
@@ -56,7 +59,13 @@ fn body_for(method: &Method, template: &str, message_id: &str) -> Option<Value> 
 fn queries_for(template: &str) -> &'static [&'static str] {
     match template {
         "/api/v1/threads/{thread_id}/export" => &["", "?format=json", "?format=markdown"],
-        "/api/v1/threads/{thread_id}/messages" => &["", "?order=desc&limit=100"],
+        "/api/v1/threads/{thread_id}/messages" => &[
+            "",
+            "?order=desc&limit=100",
+            "?branch=all",
+            "?branch=active&order=desc",
+        ],
+        "/api/v1/threads/{thread_id}/messages/{message_id}" => &["", "?subtree=true"],
         "/api/v1/threads" => &["?archived=all&limit=100"],
         "/api/v1/search" => &["?q=zanzibarsecret", "?q=zanzibarsecret&limit=100"],
         _ => &[""],
@@ -214,6 +223,50 @@ async fn every_operation_answers_another_users_ids_exactly_like_missing_ones(bac
     .await;
     assert_eq!(res.0, 409, "{res:?}");
     assert!(res.2.contains("id_conflict") && !res.2.contains(SECRET));
+
+    // Alice's message ids named in bodies and queries on Mallory's own thread answer
+    // exactly like random ids: as a parent, an active leaf, a fork point, a `through`.
+    let named = |id: &str| {
+        let mid = uuid::Uuid::now_v7().to_string();
+        vec![
+            (
+                Method::POST,
+                format!("/api/v1/threads/{own}/messages"),
+                Some(json!({"id": mid, "role": "user", "content": "x", "parent_id": id})),
+            ),
+            (
+                Method::POST,
+                format!("/api/v1/threads/{own}/messages/batch"),
+                Some(json!({"messages": [
+                    {"id": mid, "role": "user", "content": "x"},
+                    {"role": "user", "content": "y", "parent_id": id},
+                ]})),
+            ),
+            (
+                Method::PATCH,
+                format!("/api/v1/threads/{own}"),
+                Some(json!({"active_leaf_id": id})),
+            ),
+            (
+                Method::POST,
+                format!("/api/v1/threads/{own}/fork"),
+                Some(json!({"message_id": id})),
+            ),
+            (
+                Method::GET,
+                format!("/api/v1/threads/{own}/messages?through={id}"),
+                None,
+            ),
+        ]
+    };
+    for (theirs, missing) in named(&alice_messages[0]).into_iter().zip(named(&random())) {
+        let (method, path, body) = theirs;
+        let got = send(&app, &method, &path, body.as_ref()).await;
+        let expected = send(&app, &missing.0, &missing.1, missing.2.as_ref()).await;
+        assert!([404, 422].contains(&got.0), "{method} {path}: {got:?}");
+        assert_eq!(got, expected, "{method} {path} vs a random id");
+        assert!(!got.2.contains(SECRET), "{method} {path} leaks data");
+    }
 
     // Alice's cursors are refused on Mallory's lists exactly like garbage ones.
     let page: Value = app

@@ -15,6 +15,7 @@ const CONTRACT: &[&str] = &[
     "GET /api/v1/threads/{thread_id}/messages",
     "POST /api/v1/threads/{thread_id}/messages",
     "POST /api/v1/threads/{thread_id}/messages/batch",
+    "POST /api/v1/threads/{thread_id}/fork",
     "GET /api/v1/threads/{thread_id}/messages/{message_id}",
     "PATCH /api/v1/threads/{thread_id}/messages/{message_id}",
     "DELETE /api/v1/threads/{thread_id}/messages/{message_id}",

@@ -386,22 +386,23 @@ async fn search_finds_a_word_planted_in_one_of_100k_messages_and_not_for_another
     app.append("stranger", str_of(&strangers, "id"), "apples and pears")
         .await;
 
-    // 100 000 messages in one statement; the generated tsvector column and its GIN index
-    // fill themselves.
+    // 100 000 messages in one statement (each a root on its own branch); the generated
+    // tsvector column and its GIN index fill themselves.
     let conn = Database::connect(app.db.url.as_str())
         .await
         .expect("connect to the test database");
     let seed = Statement::from_sql_and_values(
         conn.get_database_backend(),
         "INSERT INTO chat_messages \
-           (id, thread_id, user_id, role, content, sources, metadata, created_at, updated_at, version) \
-         SELECT gen_random_uuid(), $1, (SELECT user_id FROM chat_threads WHERE id = $1), \
+           (id, branch_id, thread_id, user_id, role, content, sources, metadata, created_at, updated_at, version) \
+         SELECT u.id, u.id, $1, (SELECT user_id FROM chat_threads WHERE id = $1), \
            CASE WHEN i % 2 = 0 THEN 'user' ELSE 'assistant' END, \
            'message ' || i || ' about ' || (ARRAY['apples', 'pears', 'plums', 'figs', 'dates'])[1 + i % 5] \
              || ' and the weather in town number ' || (i % 97), \
            '[]'::jsonb, '{}'::jsonb, at, at, (extract(epoch FROM at) * 1000000)::bigint \
          FROM generate_series(1, 100000) AS i, \
-           LATERAL (SELECT now() - interval '1 day' + i * interval '1 millisecond' AS at) AS t",
+           LATERAL (SELECT now() - interval '1 day' + i * interval '1 millisecond' AS at) AS t, \
+           LATERAL (SELECT gen_random_uuid() AS id WHERE i IS NOT NULL) AS u",
         [uuid::Uuid::parse_str(&thread_id).expect("uuid").into()],
     );
     let seeded = conn.execute_raw(seed).await.expect("seed 100k messages");
