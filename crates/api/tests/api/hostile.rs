@@ -42,7 +42,10 @@ async fn extreme_json_numbers_are_stored_and_read_back_exactly(backend: Backend)
     // A path listing adds `sibling_ids`; everything else is the created message.
     let mut listed = page["data"][0].clone();
     assert_eq!(listed["sibling_ids"], json!([created["id"]]));
-    listed.as_object_mut().expect("object").remove("sibling_ids");
+    listed
+        .as_object_mut()
+        .expect("object")
+        .remove("sibling_ids");
     assert_eq!(listed, created);
     let export = app
         .get(&format!("/api/v1/threads/{tid}/export"), "alice")

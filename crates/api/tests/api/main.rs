@@ -14,3 +14,4 @@ mod openapi;
 mod pool;
 mod search;
 mod threads;
+mod trees;

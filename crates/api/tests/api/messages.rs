@@ -45,8 +45,16 @@ async fn appending_a_message_returns_it_and_updates_the_threads_counters(backend
     assert_eq!(message["sources"], json!([]));
     assert_eq!(message["metadata"], json!({}));
     assert_eq!(message["created_at"], message["updated_at"]);
-    assert_eq!(message["parent_id"], Value::Null, "the first message is a root");
-    assert_eq!(message.get("sibling_ids"), None, "only path listings carry siblings");
+    assert_eq!(
+        message["parent_id"],
+        Value::Null,
+        "the first message is a root"
+    );
+    assert_eq!(
+        message.get("sibling_ids"),
+        None,
+        "only path listings carry siblings"
+    );
     assert_eq!(message.as_object().expect("object").len(), 9);
 
     let res = app.get(&location, "alice").await;
