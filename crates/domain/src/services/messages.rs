@@ -378,7 +378,7 @@ impl MessageService {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Limits, MessageContent, Metadata, MockMessageRepository, Role, Sources};
+    use crate::{Limits, MessageContent, Metadata, MockMessageRepository, PathPage, Role, Sources};
     use serde_json::json;
 
     fn alice() -> UserId {
@@ -678,5 +678,654 @@ mod tests {
             .await
             .expect_err("412");
         assert!(matches!(err, DomainError::PreconditionFailed));
+    }
+
+    fn with_parent(mut message: NewMessage, parent: ParentChoice) -> NewMessage {
+        message.parent = parent;
+        message
+    }
+
+    fn child_of(mut message: Message, parent: Option<MessageId>) -> Message {
+        message.parent_id = parent;
+        message
+    }
+
+    fn on_path(thread: ThreadId, micros: i64) -> PathMessage {
+        let mut message = as_stored(thread, MessageId::generate(), "x");
+        message.created_at = Timestamp::from_micros(micros).expect("in range");
+        PathMessage {
+            sibling_ids: vec![message.id],
+            message,
+        }
+    }
+
+    fn key_of(item: &PathMessage) -> MessageKey {
+        MessageKey {
+            created_at: item.message.created_at,
+            id: item.message.id,
+        }
+    }
+
+    fn unknown_field(err: DomainError) -> String {
+        match err {
+            DomainError::UnknownMessage { field } => field,
+            other => panic!("expected unknown_message, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_parent_choice_of_a_single_append_reaches_the_store_as_the_client_made_it() {
+        let parent = MessageId::generate();
+        for (choice, stored_parent) in [
+            (ParentChoice::Omitted, None),
+            (ParentChoice::Root, None),
+            (ParentChoice::Message(parent), Some(parent)),
+        ] {
+            let thread = ThreadId::generate();
+            let mut repo = MockMessageRepository::new();
+            repo.expect_append_messages()
+                .withf(move |_, t, first, msgs, _| {
+                    *t == thread
+                        && *first == choice
+                        && msgs.len() == 1
+                        && msgs[0].parent_id == stored_parent
+                })
+                .times(1)
+                .returning(|_, _, _, msgs, _| Ok(msgs));
+            let created = service(repo)
+                .append(&alice(), thread, with_parent(request(None, "x"), choice))
+                .await
+                .expect("created");
+            assert_eq!(created.value.parent_id, stored_parent, "{choice:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn later_batch_messages_without_parent_id_follow_the_message_before_them() {
+        let thread = ThreadId::generate();
+        let (first, known) = (MessageId::generate(), MessageId::generate());
+        let batch = vec![
+            with_parent(request(Some(first), "a"), ParentChoice::Root),
+            request(None, "b"),
+            with_parent(request(None, "c"), ParentChoice::Message(known)),
+            with_parent(request(None, "d"), ParentChoice::Root),
+            request(None, "e"),
+            with_parent(request(None, "f"), ParentChoice::Message(first)),
+        ];
+        let mut repo = MockMessageRepository::new();
+        repo.expect_append_messages()
+            .withf(|_, _, first, msgs, _| *first == ParentChoice::Root && msgs.len() == 6)
+            .times(1)
+            .returning(|_, _, _, msgs, _| Ok(msgs));
+        let stored = service(repo)
+            .append_batch(&alice(), thread, batch)
+            .await
+            .expect("created")
+            .value;
+        let parents: Vec<Option<MessageId>> = stored.iter().map(|m| m.parent_id).collect();
+        assert_eq!(
+            parents,
+            [
+                None,
+                Some(first),
+                Some(known),
+                None,
+                Some(stored[3].id),
+                Some(first),
+            ]
+        );
+        assert_eq!(stored[0].id, first);
+    }
+
+    #[tokio::test]
+    async fn a_batch_whose_first_message_omits_its_parent_leaves_the_active_leaf_to_the_store() {
+        let thread = ThreadId::generate();
+        let mut repo = MockMessageRepository::new();
+        repo.expect_append_messages()
+            .withf(|_, _, first, msgs, _| {
+                *first == ParentChoice::Omitted
+                    && msgs[0].parent_id.is_none()
+                    && msgs[1].parent_id == Some(msgs[0].id)
+            })
+            .times(1)
+            .returning(|_, _, _, msgs, _| Ok(msgs));
+        service(repo)
+            .append_batch(
+                &alice(),
+                thread,
+                vec![request(None, "a"), request(None, "b")],
+            )
+            .await
+            .expect("created");
+    }
+
+    #[tokio::test]
+    async fn a_parent_naming_itself_or_a_later_batch_message_is_unknown_and_stores_nothing() {
+        let ids = [
+            MessageId::generate(),
+            MessageId::generate(),
+            MessageId::generate(),
+        ];
+        let batch = |parents: [ParentChoice; 3]| -> Vec<NewMessage> {
+            ids.iter()
+                .zip(parents)
+                .map(|(id, parent)| with_parent(request(Some(*id), "x"), parent))
+                .collect()
+        };
+        let omitted = ParentChoice::Omitted;
+        let cases = [
+            (
+                batch([omitted, ParentChoice::Message(ids[1]), omitted]),
+                "messages[1].parent_id",
+            ),
+            (
+                batch([ParentChoice::Message(ids[2]), omitted, omitted]),
+                "messages[0].parent_id",
+            ),
+            (
+                batch([omitted, omitted, ParentChoice::Message(ids[2])]),
+                "messages[2].parent_id",
+            ),
+            (
+                batch([
+                    omitted,
+                    ParentChoice::Message(ids[0]),
+                    ParentChoice::Message(ids[2]),
+                ]),
+                "messages[2].parent_id",
+            ),
+        ];
+        let mut repo = MockMessageRepository::new();
+        repo.expect_append_messages().never();
+        repo.expect_find_messages().never();
+        let service = service(repo);
+        for (batch, field) in cases {
+            let err = service
+                .append_batch(&alice(), ThreadId::generate(), batch)
+                .await
+                .expect_err("422");
+            assert_eq!(unknown_field(err), field);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_single_message_naming_itself_as_parent_is_an_unknown_parent_id_and_stores_nothing() {
+        let id = MessageId::generate();
+        let mut repo = MockMessageRepository::new();
+        repo.expect_append_messages().never();
+        let err = service(repo)
+            .append(
+                &alice(),
+                ThreadId::generate(),
+                with_parent(request(Some(id), "x"), ParentChoice::Message(id)),
+            )
+            .await
+            .expect_err("422");
+        assert_eq!(unknown_field(err), "parent_id");
+    }
+
+    #[tokio::test]
+    async fn an_unknown_parent_reported_by_the_store_names_the_batch_message_that_named_it() {
+        let (known, unknown) = (MessageId::generate(), MessageId::generate());
+        let mut repo = MockMessageRepository::new();
+        repo.expect_append_messages()
+            .times(1)
+            .returning(move |_, _, _, _, _| Err(StoreError::UnknownMessage(unknown)));
+        repo.expect_find_messages().never();
+        let err = service(repo)
+            .append_batch(
+                &alice(),
+                ThreadId::generate(),
+                vec![
+                    request(None, "a"),
+                    with_parent(request(None, "b"), ParentChoice::Message(known)),
+                    request(None, "c"),
+                    with_parent(request(None, "d"), ParentChoice::Message(unknown)),
+                ],
+            )
+            .await
+            .expect_err("422");
+        assert_eq!(unknown_field(err), "messages[3].parent_id");
+    }
+
+    #[tokio::test]
+    async fn an_unknown_parent_of_a_single_append_is_an_unknown_parent_id() {
+        let unknown = MessageId::generate();
+        let mut repo = MockMessageRepository::new();
+        repo.expect_append_messages()
+            .times(1)
+            .returning(move |_, _, _, _, _| Err(StoreError::UnknownMessage(unknown)));
+        let err = service(repo)
+            .append(
+                &alice(),
+                ThreadId::generate(),
+                with_parent(request(None, "x"), ParentChoice::Message(unknown)),
+            )
+            .await
+            .expect_err("422");
+        assert_eq!(unknown_field(err), "parent_id");
+    }
+
+    #[tokio::test]
+    async fn a_replay_without_parent_id_matches_whatever_parent_was_stored() {
+        let thread = ThreadId::generate();
+        let (id, parent) = (MessageId::generate(), MessageId::generate());
+        let mut repo = MockMessageRepository::new();
+        repo.expect_append_messages()
+            .returning(|_, _, _, _, _| Err(StoreError::AlreadyExists));
+        repo.expect_find_messages()
+            .returning(move |_, t, _| Ok(vec![child_of(as_stored(t, id, "x"), Some(parent))]));
+        let created = service(repo)
+            .append(&alice(), thread, request(Some(id), "x"))
+            .await
+            .expect("replay");
+        assert!(created.replayed);
+        assert_eq!(created.value.parent_id, Some(parent));
+    }
+
+    #[tokio::test]
+    async fn a_replay_naming_a_parent_must_name_the_stored_one() {
+        let (parent, other) = (MessageId::generate(), MessageId::generate());
+        for (stored_parent, choice, replays) in [
+            (Some(parent), ParentChoice::Message(parent), true),
+            (Some(parent), ParentChoice::Message(other), false),
+            (Some(parent), ParentChoice::Root, false),
+            (None, ParentChoice::Root, true),
+            (None, ParentChoice::Message(parent), false),
+        ] {
+            let thread = ThreadId::generate();
+            let id = MessageId::generate();
+            let mut repo = MockMessageRepository::new();
+            repo.expect_append_messages()
+                .returning(|_, _, _, _, _| Err(StoreError::AlreadyExists));
+            repo.expect_find_messages()
+                .returning(move |_, t, _| Ok(vec![child_of(as_stored(t, id, "x"), stored_parent)]));
+            let result = service(repo)
+                .append(
+                    &alice(),
+                    thread,
+                    with_parent(request(Some(id), "x"), choice),
+                )
+                .await;
+            match (replays, result) {
+                (true, Ok(created)) => assert!(created.replayed),
+                (false, Err(DomainError::IdempotencyConflict)) => {}
+                (_, other) => panic!("{stored_parent:?} vs {choice:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_retried_batch_with_omitted_parents_replays_the_stored_chain() {
+        let thread = ThreadId::generate();
+        let (leaf, a, b) = (
+            MessageId::generate(),
+            MessageId::generate(),
+            MessageId::generate(),
+        );
+        let mut repo = MockMessageRepository::new();
+        repo.expect_append_messages()
+            .returning(|_, _, _, _, _| Err(StoreError::AlreadyExists));
+        repo.expect_find_messages().returning(move |_, t, _| {
+            Ok(vec![
+                child_of(as_stored(t, a, "a"), Some(leaf)),
+                child_of(as_stored(t, b, "b"), Some(a)),
+            ])
+        });
+        let created = service(repo)
+            .append_batch(
+                &alice(),
+                thread,
+                vec![
+                    request(Some(a), "a"),
+                    with_parent(request(Some(b), "b"), ParentChoice::Message(a)),
+                ],
+            )
+            .await
+            .expect("replay");
+        assert!(created.replayed);
+        let parents: Vec<Option<MessageId>> = created.value.iter().map(|m| m.parent_id).collect();
+        assert_eq!(parents, [Some(leaf), Some(a)]);
+    }
+
+    #[tokio::test]
+    async fn a_first_path_page_asks_for_the_target_from_its_start_with_one_extra_message() {
+        let through = MessageId::generate();
+        for (target, order) in [
+            (PathTarget::Active, SortOrder::Asc),
+            (PathTarget::Active, SortOrder::Desc),
+            (PathTarget::Through(through), SortOrder::Asc),
+            (PathTarget::Through(through), SortOrder::Desc),
+        ] {
+            let thread = ThreadId::generate();
+            let mut repo = MockMessageRepository::new();
+            repo.expect_list_path()
+                .withf(move |u, t, q| {
+                    u.as_str() == "alice"
+                        && *t == thread
+                        && *q
+                            == PathQuery {
+                                target,
+                                resume_from: None,
+                                order,
+                                after: None,
+                                limit: 3,
+                            }
+                })
+                .times(1)
+                .returning(|_, t, _| {
+                    let only = on_path(t, 1_000);
+                    Ok(PathPage {
+                        end: Some(only.message.id),
+                        messages: vec![only],
+                    })
+                });
+            let page = service(repo)
+                .list_path(
+                    &alice(),
+                    thread,
+                    target,
+                    order,
+                    PageLimit::parse(2).expect("valid"),
+                    None,
+                )
+                .await
+                .expect("page");
+            assert_eq!(page.items.len(), 1);
+            assert_eq!(page.next_cursor, None);
+        }
+    }
+
+    #[tokio::test]
+    async fn the_next_path_cursor_resumes_after_the_last_message_on_the_path_its_page_ended_on() {
+        let thread = ThreadId::generate();
+        let end = MessageId::generate();
+        let first: Vec<PathMessage> = (1..=3).map(|i| on_path(thread, i * 1_000)).collect();
+        let last_shown = key_of(&first[1]);
+        let mut repo = MockMessageRepository::new();
+        let page_one = first.clone();
+        repo.expect_list_path()
+            .withf(|_, _, q| q.after.is_none() && q.resume_from.is_none())
+            .times(1)
+            .returning(move |_, _, _| {
+                Ok(PathPage {
+                    messages: page_one.clone(),
+                    end: Some(end),
+                })
+            });
+        let third = first[2].clone();
+        repo.expect_list_path()
+            .withf(move |_, _, q| {
+                *q == PathQuery {
+                    target: PathTarget::Active,
+                    resume_from: Some(end),
+                    order: SortOrder::Asc,
+                    after: Some(last_shown),
+                    limit: 3,
+                }
+            })
+            .times(1)
+            .returning(move |_, _, _| {
+                Ok(PathPage {
+                    messages: vec![third.clone()],
+                    end: Some(end),
+                })
+            });
+        let service = service(repo);
+        let limit = PageLimit::parse(2).expect("valid");
+        let page = service
+            .list_path(
+                &alice(),
+                thread,
+                PathTarget::Active,
+                SortOrder::Asc,
+                limit,
+                None,
+            )
+            .await
+            .expect("page");
+        assert_eq!(page.items, first[..2]);
+        let cursor = page.next_cursor.expect("more");
+        let next = service
+            .list_path(
+                &alice(),
+                thread,
+                PathTarget::Active,
+                SortOrder::Asc,
+                limit,
+                Some(&cursor),
+            )
+            .await
+            .expect("page");
+        assert_eq!(next.items, first[2..]);
+        assert_eq!(next.next_cursor, None);
+    }
+
+    #[tokio::test]
+    async fn a_path_cursor_is_invalid_on_another_order_path_thread_or_kind_of_listing() {
+        let thread = ThreadId::generate();
+        let mut repo = MockMessageRepository::new();
+        repo.expect_list_path().times(1).returning(|_, t, _| {
+            let messages: Vec<PathMessage> = (1..=2).map(|i| on_path(t, i)).collect();
+            Ok(PathPage {
+                end: Some(messages[1].message.id),
+                messages,
+            })
+        });
+        repo.expect_list_messages().times(1).returning(|_, t, _| {
+            Ok(vec![
+                as_stored(t, MessageId::generate(), "a"),
+                as_stored(t, MessageId::generate(), "b"),
+            ])
+        });
+        let service = service(repo);
+        let limit = PageLimit::parse(1).expect("valid");
+        let path_cursor = service
+            .list_path(
+                &alice(),
+                thread,
+                PathTarget::Active,
+                SortOrder::Asc,
+                limit,
+                None,
+            )
+            .await
+            .expect("page")
+            .next_cursor
+            .expect("more");
+        let all_cursor = service
+            .list(&alice(), thread, SortOrder::Asc, limit, None)
+            .await
+            .expect("page")
+            .next_cursor
+            .expect("more");
+        let bob = UserId::parse("bob").expect("valid");
+        let through = PathTarget::Through(MessageId::generate());
+        for (user, t, target, order) in [
+            (alice(), thread, PathTarget::Active, SortOrder::Desc),
+            (alice(), thread, through, SortOrder::Asc),
+            (
+                alice(),
+                ThreadId::generate(),
+                PathTarget::Active,
+                SortOrder::Asc,
+            ),
+            (bob, thread, PathTarget::Active, SortOrder::Asc),
+        ] {
+            let err = service
+                .list_path(&user, t, target, order, limit, Some(&path_cursor))
+                .await
+                .expect_err("invalid");
+            assert!(
+                matches!(err, DomainError::InvalidCursor),
+                "{target:?} {order:?}"
+            );
+        }
+        let err = service
+            .list_path(
+                &alice(),
+                thread,
+                PathTarget::Active,
+                SortOrder::Asc,
+                limit,
+                Some(&all_cursor),
+            )
+            .await
+            .expect_err("a branch=all cursor");
+        assert!(matches!(err, DomainError::InvalidCursor));
+        let err = service
+            .list(&alice(), thread, SortOrder::Asc, limit, Some(&path_cursor))
+            .await
+            .expect_err("a path cursor");
+        assert!(matches!(err, DomainError::InvalidCursor));
+    }
+
+    #[tokio::test]
+    async fn a_cursor_of_one_through_listing_is_invalid_on_another_through() {
+        let thread = ThreadId::generate();
+        let (one, other) = (MessageId::generate(), MessageId::generate());
+        let mut repo = MockMessageRepository::new();
+        repo.expect_list_path().times(1).returning(|_, t, _| {
+            let messages: Vec<PathMessage> = (1..=2).map(|i| on_path(t, i)).collect();
+            Ok(PathPage {
+                end: Some(messages[1].message.id),
+                messages,
+            })
+        });
+        let service = service(repo);
+        let limit = PageLimit::parse(1).expect("valid");
+        let cursor = service
+            .list_path(
+                &alice(),
+                thread,
+                PathTarget::Through(one),
+                SortOrder::Desc,
+                limit,
+                None,
+            )
+            .await
+            .expect("page")
+            .next_cursor
+            .expect("more");
+        for target in [PathTarget::Through(other), PathTarget::Active] {
+            let err = service
+                .list_path(
+                    &alice(),
+                    thread,
+                    target,
+                    SortOrder::Desc,
+                    limit,
+                    Some(&cursor),
+                )
+                .await
+                .expect_err("invalid");
+            assert!(matches!(err, DomainError::InvalidCursor), "{target:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_path_of_an_empty_thread_is_an_empty_last_page() {
+        let mut repo = MockMessageRepository::new();
+        repo.expect_list_path().returning(|_, _, _| {
+            Ok(PathPage {
+                messages: vec![],
+                end: None,
+            })
+        });
+        let page = service(repo)
+            .list_path(
+                &alice(),
+                ThreadId::generate(),
+                PathTarget::Active,
+                SortOrder::Desc,
+                PageLimit::DEFAULT_MESSAGES,
+                None,
+            )
+            .await
+            .expect("page");
+        assert!(page.items.is_empty());
+        assert_eq!(page.next_cursor, None);
+    }
+
+    #[tokio::test]
+    async fn a_path_through_a_message_not_in_the_thread_is_message_not_found() {
+        let through = MessageId::generate();
+        let mut repo = MockMessageRepository::new();
+        repo.expect_list_path()
+            .withf(move |_, _, q| q.target == PathTarget::Through(through))
+            .returning(move |_, _, _| Err(StoreError::UnknownMessage(through)));
+        let err = service(repo)
+            .list_path(
+                &alice(),
+                ThreadId::generate(),
+                PathTarget::Through(through),
+                SortOrder::Asc,
+                PageLimit::DEFAULT_MESSAGES,
+                None,
+            )
+            .await
+            .expect_err("404");
+        assert!(matches!(err, DomainError::NotFound(Resource::Message)));
+    }
+
+    #[tokio::test]
+    async fn the_path_of_a_missing_thread_is_thread_not_found() {
+        let mut repo = MockMessageRepository::new();
+        repo.expect_list_path()
+            .returning(|_, _, _| Err(StoreError::NotFound));
+        let err = service(repo)
+            .list_path(
+                &alice(),
+                ThreadId::generate(),
+                PathTarget::Active,
+                SortOrder::Asc,
+                PageLimit::DEFAULT_MESSAGES,
+                None,
+            )
+            .await
+            .expect_err("404");
+        assert!(matches!(err, DomainError::NotFound(Resource::Thread)));
+    }
+
+    #[tokio::test]
+    async fn a_path_holding_another_threads_message_is_never_returned() {
+        let mut repo = MockMessageRepository::new();
+        repo.expect_list_path().returning(|_, _, _| {
+            let leaked = on_path(ThreadId::generate(), 1);
+            Ok(PathPage {
+                end: Some(leaked.message.id),
+                messages: vec![leaked],
+            })
+        });
+        let err = service(repo)
+            .list_path(
+                &alice(),
+                ThreadId::generate(),
+                PathTarget::Active,
+                SortOrder::Asc,
+                PageLimit::DEFAULT_MESSAGES,
+                None,
+            )
+            .await
+            .expect_err("hidden");
+        assert!(matches!(err, DomainError::Unexpected(_)));
+    }
+
+    #[tokio::test]
+    async fn deleting_a_message_passes_its_scope_to_the_store() {
+        for scope in [DeleteScope::Message, DeleteScope::Subtree] {
+            let (thread, id) = (ThreadId::generate(), MessageId::generate());
+            let mut repo = MockMessageRepository::new();
+            repo.expect_delete_message()
+                .withf(move |u, t, m, s, _| {
+                    u.as_str() == "alice" && *t == thread && *m == id && *s == scope
+                })
+                .times(1)
+                .returning(|_, _, _, _, _| Ok(()));
+            service(repo)
+                .delete(&alice(), thread, id, scope)
+                .await
+                .expect("deleted");
+        }
     }
 }

@@ -248,7 +248,7 @@ impl ThreadService {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ArchivedFilter, Metadata, MockThreadRepository, ThreadTitle};
+    use crate::{ArchivedFilter, MessageId, Metadata, MockThreadRepository, ThreadTitle};
     use mockall::predicate::eq;
     use serde_json::json;
 
@@ -556,5 +556,345 @@ mod tests {
             service.delete_all(&alice()).await,
             Err(DomainError::Unavailable(_))
         ));
+    }
+
+    fn with_metadata(mut thread: Thread, metadata: serde_json::Value) -> Thread {
+        thread.metadata = Metadata::parse(metadata).expect("valid");
+        thread
+    }
+
+    fn fork_of(message_id: MessageId, id: Option<ThreadId>, title: Option<&str>) -> NewFork {
+        NewFork {
+            message_id,
+            id,
+            title: title.map(|t| ThreadTitle::parse(t).expect("valid")),
+        }
+    }
+
+    fn forked_from(source: ThreadId, message: MessageId) -> serde_json::Value {
+        json!({"thread_id": source.to_string(), "message_id": message.to_string()})
+    }
+
+    /// A repository holding alice's `source` thread and refusing the fork's id as taken.
+    fn taken_fork_id(source: &Thread, existing: Result<Thread, ()>) -> MockThreadRepository {
+        let (source_id, copy) = (source.id, source.clone());
+        let mut repo = MockThreadRepository::new();
+        repo.expect_get_thread()
+            .with(eq(alice()), eq(source_id))
+            .returning(move |_, _| Ok(copy.clone()));
+        repo.expect_fork_thread()
+            .times(1)
+            .returning(|_, _, _, _| Err(StoreError::AlreadyExists));
+        repo.expect_get_thread()
+            .withf(move |_, id| *id != source_id)
+            .returning(move |_, _| existing.clone().map_err(|()| StoreError::NotFound));
+        repo
+    }
+
+    #[tokio::test]
+    async fn an_active_leaf_outside_the_thread_is_an_unknown_active_leaf_id() {
+        let leaf = MessageId::generate();
+        let patch = ThreadPatch {
+            active_leaf: Some(Some(leaf)),
+            ..ThreadPatch::default()
+        };
+        assert!(!patch.bumps_updated_at());
+        let mut repo = MockThreadRepository::new();
+        let expected = patch.clone();
+        repo.expect_update_thread()
+            .withf(move |u, _, p, _, _| u.as_str() == "alice" && *p == expected)
+            .times(1)
+            .returning(move |_, _, _, _, _| Err(StoreError::UnknownMessage(leaf)));
+        let err = service(repo)
+            .update(&alice(), ThreadId::generate(), patch, IfMatch::Any)
+            .await
+            .expect_err("422");
+        match err {
+            DomainError::UnknownMessage { field } => assert_eq!(field, "active_leaf_id"),
+            other => panic!("expected unknown_message, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn switching_the_active_leaf_of_a_missing_thread_is_thread_not_found() {
+        let mut repo = MockThreadRepository::new();
+        repo.expect_update_thread()
+            .returning(|_, _, _, _, _| Err(StoreError::NotFound));
+        let err = service(repo)
+            .update(
+                &alice(),
+                ThreadId::generate(),
+                ThreadPatch {
+                    active_leaf: Some(Some(MessageId::generate())),
+                    ..ThreadPatch::default()
+                },
+                IfMatch::Any,
+            )
+            .await
+            .expect_err("404");
+        assert!(matches!(err, DomainError::NotFound(Resource::Thread)));
+    }
+
+    #[tokio::test]
+    async fn switching_the_active_leaf_returns_the_thread_as_stored() {
+        let id = ThreadId::generate();
+        let leaf = MessageId::generate();
+        let mut repo = MockThreadRepository::new();
+        repo.expect_update_thread()
+            .withf(|_, _, p, _, _| p.active_leaf == Some(None) && !p.bumps_updated_at())
+            .times(1)
+            .returning(move |u, id, _, _, _| {
+                let mut thread = stored(u, id, "t");
+                thread.active_leaf_id = Some(leaf);
+                Ok(thread)
+            });
+        let thread = service(repo)
+            .update(
+                &alice(),
+                id,
+                ThreadPatch {
+                    active_leaf: Some(None),
+                    ..ThreadPatch::default()
+                },
+                IfMatch::Any,
+            )
+            .await
+            .expect("updated");
+        assert_eq!(thread.active_leaf_id, Some(leaf));
+    }
+
+    #[tokio::test]
+    async fn a_fork_keeps_the_source_metadata_and_title_and_records_where_it_came_from() {
+        let source = with_metadata(
+            stored(&alice(), ThreadId::generate(), "Trip"),
+            json!({"k": 1, "forked_from": {"thread_id": "older", "message_id": "older"}}),
+        );
+        let (source_id, message) = (source.id, MessageId::generate());
+        let fork_id = ThreadId::generate();
+        let expected =
+            Metadata::parse(json!({"k": 1, "forked_from": forked_from(source_id, message)}))
+                .expect("valid");
+        let mut repo = MockThreadRepository::new();
+        let copy = source.clone();
+        repo.expect_get_thread()
+            .with(eq(alice()), eq(source_id))
+            .times(1)
+            .returning(move |_, _| Ok(copy.clone()));
+        repo.expect_fork_thread()
+            .withf(move |u, s, m, fork| {
+                u.as_str() == "alice"
+                    && *s == source_id
+                    && *m == message
+                    && fork.id == fork_id
+                    && fork.user_id.as_str() == "alice"
+                    && fork.title.as_str() == "Trip"
+                    && fork.metadata == expected
+                    && fork.message_count == 0
+                    && fork.archived_at.is_none()
+                    && fork.pinned_at.is_none()
+            })
+            .times(1)
+            .returning(move |_, _, m, fork| {
+                let mut stored = fork.clone();
+                stored.message_count = 2;
+                stored.active_leaf_id = Some(m);
+                Ok(stored)
+            });
+        let created = service(repo)
+            .fork(&alice(), source_id, fork_of(message, Some(fork_id), None))
+            .await
+            .expect("forked");
+        assert!(!created.replayed);
+        assert_eq!(created.value.id, fork_id);
+        assert_eq!(created.value.message_count, 2);
+        assert_eq!(
+            created.value.metadata.as_map().get("forked_from"),
+            Some(&forked_from(source_id, message))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_fork_without_a_client_id_gets_a_new_id_and_a_given_title_wins() {
+        let source = stored(&alice(), ThreadId::generate(), "Trip");
+        let source_id = source.id;
+        let mut repo = MockThreadRepository::new();
+        repo.expect_get_thread()
+            .returning(move |_, _| Ok(source.clone()));
+        repo.expect_fork_thread()
+            .withf(move |_, _, _, fork| {
+                fork.id != source_id
+                    && fork.id.as_uuid().get_version_num() == 7
+                    && fork.title.as_str() == "Copy"
+            })
+            .times(1)
+            .returning(|_, _, _, fork| Ok(fork.clone()));
+        let created = service(repo)
+            .fork(
+                &alice(),
+                source_id,
+                fork_of(MessageId::generate(), None, Some("Copy")),
+            )
+            .await
+            .expect("forked");
+        assert_eq!(created.value.title.as_str(), "Copy");
+    }
+
+    #[tokio::test]
+    async fn repeating_a_fork_with_the_same_id_source_and_message_replays_the_stored_fork() {
+        let source = stored(&alice(), ThreadId::generate(), "Trip");
+        let message = MessageId::generate();
+        let fork_id = ThreadId::generate();
+        let existing = with_metadata(
+            stored(&alice(), fork_id, "Trip (old name)"),
+            json!({"forked_from": forked_from(source.id, message)}),
+        );
+        for title in [None, Some("Trip (old name)")] {
+            let repo = taken_fork_id(&source, Ok(existing.clone()));
+            let created = service(repo)
+                .fork(&alice(), source.id, fork_of(message, Some(fork_id), title))
+                .await
+                .expect("replayed");
+            assert!(created.replayed, "{title:?}");
+            assert_eq!(created.value, existing);
+        }
+    }
+
+    #[tokio::test]
+    async fn the_same_fork_id_with_another_message_source_or_title_is_an_idempotency_conflict() {
+        let source = stored(&alice(), ThreadId::generate(), "Trip");
+        let message = MessageId::generate();
+        let fork_id = ThreadId::generate();
+        let fork_with = |from: serde_json::Value, title: &str| {
+            with_metadata(
+                stored(&alice(), fork_id, title),
+                json!({"forked_from": from}),
+            )
+        };
+        let cases = [
+            (
+                fork_with(forked_from(source.id, MessageId::generate()), "Trip"),
+                None,
+            ),
+            (
+                fork_with(forked_from(ThreadId::generate(), message), "Trip"),
+                None,
+            ),
+            (
+                fork_with(forked_from(source.id, message), "Trip"),
+                Some("Other"),
+            ),
+            (stored(&alice(), fork_id, "Trip"), None),
+        ];
+        for (existing, title) in cases {
+            let repo = taken_fork_id(&source, Ok(existing));
+            let err = service(repo)
+                .fork(&alice(), source.id, fork_of(message, Some(fork_id), title))
+                .await
+                .expect_err("409");
+            assert!(matches!(err, DomainError::IdempotencyConflict), "{err:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_fork_id_taken_by_another_user_is_an_id_conflict_that_reveals_nothing() {
+        let source = stored(&alice(), ThreadId::generate(), "Trip");
+        let message = MessageId::generate();
+        let fork_id = ThreadId::generate();
+        let leaked = with_metadata(
+            stored(&bob(), fork_id, "Trip"),
+            json!({"forked_from": forked_from(source.id, message)}),
+        );
+        for existing in [Err(()), Ok(leaked)] {
+            let repo = taken_fork_id(&source, existing);
+            let err = service(repo)
+                .fork(&alice(), source.id, fork_of(message, Some(fork_id), None))
+                .await
+                .expect_err("409");
+            assert!(matches!(err, DomainError::IdConflict), "{err:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn forking_at_a_message_not_in_the_source_is_an_unknown_message_id() {
+        let source = stored(&alice(), ThreadId::generate(), "Trip");
+        let (source_id, message) = (source.id, MessageId::generate());
+        let mut repo = MockThreadRepository::new();
+        repo.expect_get_thread()
+            .returning(move |_, _| Ok(source.clone()));
+        repo.expect_fork_thread()
+            .times(1)
+            .returning(move |_, _, _, _| Err(StoreError::UnknownMessage(message)));
+        let err = service(repo)
+            .fork(&alice(), source_id, fork_of(message, None, None))
+            .await
+            .expect_err("422");
+        match err {
+            DomainError::UnknownMessage { field } => assert_eq!(field, "message_id"),
+            other => panic!("expected unknown_message, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn forking_a_missing_or_another_users_thread_is_thread_not_found_and_copies_nothing() {
+        let id = ThreadId::generate();
+        for found in [Err(StoreError::NotFound), Ok(stored(&bob(), id, "Bob's"))] {
+            let mut repo = MockThreadRepository::new();
+            let mut found = Some(found);
+            repo.expect_get_thread()
+                .times(1)
+                .returning(move |_, _| found.take().expect("called once"));
+            repo.expect_fork_thread().never();
+            let err = service(repo)
+                .fork(&alice(), id, fork_of(MessageId::generate(), None, None))
+                .await
+                .expect_err("404");
+            assert!(matches!(err, DomainError::NotFound(Resource::Thread)));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_source_deleted_while_forking_is_thread_not_found() {
+        let source = stored(&alice(), ThreadId::generate(), "Trip");
+        let source_id = source.id;
+        let mut repo = MockThreadRepository::new();
+        repo.expect_get_thread()
+            .returning(move |_, _| Ok(source.clone()));
+        repo.expect_fork_thread()
+            .returning(|_, _, _, _| Err(StoreError::NotFound));
+        let err = service(repo)
+            .fork(
+                &alice(),
+                source_id,
+                fork_of(MessageId::generate(), None, None),
+            )
+            .await
+            .expect_err("404");
+        assert!(matches!(err, DomainError::NotFound(Resource::Thread)));
+    }
+
+    #[tokio::test]
+    async fn a_source_whose_metadata_leaves_no_room_for_forked_from_is_invalid_metadata() {
+        let padding = "x".repeat(Metadata::MAX_BYTES - 20);
+        let source = with_metadata(
+            stored(&alice(), ThreadId::generate(), "Trip"),
+            json!({ "p": padding }),
+        );
+        let source_id = source.id;
+        let mut repo = MockThreadRepository::new();
+        repo.expect_get_thread()
+            .returning(move |_, _| Ok(source.clone()));
+        repo.expect_fork_thread().never();
+        let err = service(repo)
+            .fork(
+                &alice(),
+                source_id,
+                fork_of(MessageId::generate(), None, None),
+            )
+            .await
+            .expect_err("422");
+        assert!(
+            matches!(&err, DomainError::Invalid { field, .. } if field == "metadata"),
+            "{err:?}"
+        );
     }
 }
