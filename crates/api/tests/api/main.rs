@@ -14,4 +14,5 @@ mod openapi;
 mod pool;
 mod search;
 mod threads;
+mod tree_model;
 mod trees;
