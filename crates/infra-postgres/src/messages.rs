@@ -536,9 +536,15 @@ impl SeaOrmMessageRepository {
     ) -> Result<(Option<uuid::Uuid>, Option<uuid::Uuid>), StoreError> {
         let mut exec = Exec::Pool(&self.db);
         let through = |x: MessageId| async move {
-            tree::descend(&mut Exec::Pool(&self.db), user, thread, Some(*x.as_uuid()))
-                .await?
-                .ok_or(StoreError::UnknownMessage(x))
+            let mut exec = Exec::Pool(&self.db);
+            match tree::descend(&mut exec, user, thread, Some(*x.as_uuid())).await? {
+                Some(leaf) => Ok(leaf),
+                // A missing thread answers as one, whatever message it is asked about.
+                None if tree::thread_exists(&mut exec, user, thread).await? => {
+                    Err(StoreError::UnknownMessage(x))
+                }
+                None => Err(StoreError::NotFound),
+            }
         };
         Ok(match (query.resume_from, query.order, query.target) {
             (None, _, PathTarget::Active) => (None, None),

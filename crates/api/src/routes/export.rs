@@ -68,7 +68,7 @@ impl Writer for MarkdownWriter {
             one_line(thread.title.as_str())
         };
         format!(
-            "# {title}\n\n- Thread: `{}`\n- Created: {}\n- Messages: {}\n\n",
+            "# {title}\n\n- Thread: `{}`\n- Created: {}\n- Messages: {} on every branch; below, the active path\n\n",
             thread.id, thread.created_at, thread.message_count
         )
     }

@@ -453,6 +453,26 @@ async fn through_lists_the_path_through_a_message_and_down_its_newest_children(b
     );
     let p = problem(app.get(&missing, "alice").await, 404).await;
     assert_eq!(p["code"], "message_not_found");
+    // A missing thread is thread_not_found, whichever message `through` names.
+    let elsewhere = format!(
+        "/api/v1/threads/{}/messages?through={u2}",
+        uuid::Uuid::now_v7()
+    );
+    let p = problem(app.get(&elsewhere, "alice").await, 404).await;
+    assert_eq!(p["code"], "thread_not_found");
+    let p = problem(
+        app.get(
+            &format!("/api/v1/threads/{tid}/messages?through={u2}"),
+            "bob",
+        )
+        .await,
+        404,
+    )
+    .await;
+    assert_eq!(
+        p["code"], "thread_not_found",
+        "another user's thread does not exist"
+    );
 }
 
 async fn listing_rules_refuse_mixed_parameters_and_cursors(backend: Backend) {
@@ -722,14 +742,32 @@ async fn fork_copies_the_path_into_a_new_thread_and_replays_by_id(backend: Backe
         2,
         "nothing twice"
     );
+    for conflicting in [
+        json!({"message_id": u1, "id": fork_id}),
+        json!({"message_id": a1_id, "id": fork_id, "title": "Another"}),
+    ] {
+        let res = app.post(&fork_path, "alice", conflicting).await;
+        assert_eq!(problem(res, 409).await["code"], "idempotency_conflict");
+    }
+    let titled = uuid::Uuid::now_v7().to_string();
+    let body = json!({"message_id": a1_id, "id": titled, "title": "Titled"});
+    assert_eq!(
+        app.post(&fork_path, "alice", body.clone()).await.status(),
+        201
+    );
+    assert_eq!(app.post(&fork_path, "alice", body).await.status(), 200);
     let res = app
         .post(
             &fork_path,
             "alice",
-            json!({"message_id": u1, "id": fork_id}),
+            json!({"message_id": a1_id, "id": titled}),
         )
         .await;
-    assert_eq!(problem(res, 409).await["code"], "idempotency_conflict");
+    assert_eq!(
+        problem(res, 409).await["code"],
+        "idempotency_conflict",
+        "an omitted title is the source's"
+    );
 
     // A title of its own; the source is unchanged.
     let res = app
@@ -771,7 +809,7 @@ async fn fork_copies_the_path_into_a_new_thread_and_replays_by_id(backend: Backe
         .expect("threads");
     assert_eq!(
         list["data"].as_array().expect("data").len(),
-        4,
+        5,
         "no partial forks"
     );
 }

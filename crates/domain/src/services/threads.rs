@@ -161,8 +161,9 @@ impl ThreadService {
     /// defaults to the source's; its metadata is the source's plus
     /// `"forked_from": {"thread_id", "message_id"}`.
     ///
-    /// With a client id, repeating the same fork (same source, message, and title when one
-    /// is given) returns the stored thread with `replayed: true`. Errors: `NotFound`
+    /// With a client id, repeating the same fork (same source and message, and the same
+    /// title once the default applies: an omitted title is the source's current one)
+    /// returns the stored thread with `replayed: true`. Errors: `NotFound`
     /// (source thread), `UnknownMessage` (`message_id`), `Invalid` (`metadata` when the
     /// source's metadata leaves no room for `forked_from`), `IdempotencyConflict`,
     /// `IdConflict`.
@@ -214,7 +215,7 @@ impl ThreadService {
                 Ok(existing)
                     if existing.metadata.as_map().get("forked_from")
                         == metadata.as_map().get("forked_from")
-                        && fork.title.as_ref().is_none_or(|t| *t == existing.title) =>
+                        && existing.title == thread.title =>
                 {
                     Ok(Created {
                         value: existing,
@@ -744,18 +745,26 @@ mod tests {
         let source = stored(&alice(), ThreadId::generate(), "Trip");
         let message = MessageId::generate();
         let fork_id = ThreadId::generate();
-        let existing = with_metadata(
-            stored(&alice(), fork_id, "Trip (old name)"),
+        let default_title = with_metadata(
+            stored(&alice(), fork_id, "Trip"),
             json!({"forked_from": forked_from(source.id, message)}),
         );
-        for title in [None, Some("Trip (old name)")] {
+        let own_title = with_metadata(
+            stored(&alice(), fork_id, "Trip (mine)"),
+            json!({"forked_from": forked_from(source.id, message)}),
+        );
+        for (existing, title) in [
+            (&default_title, None),
+            (&default_title, Some("Trip")),
+            (&own_title, Some("Trip (mine)")),
+        ] {
             let repo = taken_fork_id(&source, Ok(existing.clone()));
             let created = service(repo)
                 .fork(&alice(), source.id, fork_of(message, Some(fork_id), title))
                 .await
                 .expect("replayed");
             assert!(created.replayed, "{title:?}");
-            assert_eq!(created.value, existing);
+            assert_eq!(&created.value, existing);
         }
     }
 
@@ -784,6 +793,11 @@ mod tests {
                 Some("Other"),
             ),
             (stored(&alice(), fork_id, "Trip"), None),
+            // An omitted title is the source's: a fork stored with its own title differs.
+            (
+                fork_with(forked_from(source.id, message), "Trip (mine)"),
+                None,
+            ),
         ];
         for (existing, title) in cases {
             let repo = taken_fork_id(&source, Ok(existing));
