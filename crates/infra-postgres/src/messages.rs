@@ -51,7 +51,7 @@ const ONE_STATEMENT_MAX: usize = 1_000;
 /// sqlx sets the session time zone to UTC. No row comes back when the thread is missing or
 /// a parent is: the caller then looks at what is missing (a parent that the writer before
 /// us created is not in this statement's snapshot, which is a race to run again).
-const APPEND_HEAD: &str = r#"WITH "t" AS (SELECT "id", "active_leaf_id" FROM "chat_threads" WHERE "id" = $1 AND "user_id" = $2 FOR UPDATE), "fp" AS (SELECT CASE WHEN $8 THEN "t"."active_leaf_id" ELSE $9::uuid END AS "id" FROM "t"), "p" AS (SELECT "m"."branch_id", NOT EXISTS (SELECT 1 FROM "chat_messages" AS "c" WHERE "c"."parent_id" = "m"."id" AND "c"."branch_id" = "m"."branch_id") AS "open" FROM "chat_messages" AS "m" JOIN "fp" ON "m"."id" = "fp"."id" WHERE "m"."thread_id" = $1 AND "m"."user_id" = $2), "ok" AS (SELECT "t"."id" FROM "t", "fp" WHERE ("fp"."id" IS NULL OR EXISTS (SELECT 1 FROM "p"))"#;
+const APPEND_HEAD: &str = r#"WITH "t" AS (SELECT "id", "active_leaf_id" FROM "chat_threads" WHERE "id" = $1 AND "user_id" = $2 FOR UPDATE), "fp" AS (SELECT CASE WHEN $8 THEN "t"."active_leaf_id" ELSE $9::uuid END AS "id" FROM "t"), "p" AS (SELECT "m"."branch_id", NOT EXISTS (SELECT 1 FROM "chat_messages" AS "c" WHERE "c"."parent_id" = "m"."id" AND "c"."branch_id" = "m"."branch_id" AND "c"."user_id" = $2) AS "open" FROM "chat_messages" AS "m" JOIN "fp" ON "m"."id" = "fp"."id" WHERE "m"."thread_id" = $1 AND "m"."user_id" = $2), "ok" AS (SELECT "t"."id" FROM "t", "fp" WHERE ("fp"."id" IS NULL OR EXISTS (SELECT 1 FROM "p"))"#;
 
 /// After the check of the other parents: the counters, the active leaf, and the head of
 /// the `INSERT`.
@@ -482,7 +482,7 @@ impl SeaOrmMessageRepository {
         // child there.
         let first_branch = match found.iter().find(|n| Some(n.id) == first_parent_id) {
             Some(parent)
-                if !tree::has_child_in_branch(&mut Exec::Txn(&mut txn), parent).await? =>
+                if !tree::has_child_in_branch(&mut Exec::Txn(&mut txn), user, parent).await? =>
             {
                 parent.branch
             }
@@ -634,7 +634,7 @@ impl SeaOrmMessageRepository {
         let m = columns("m");
         let page = columns("page");
         let sql = format!(
-            r#"WITH RECURSIVE "leaf" AS (SELECT COALESCE($3::uuid, "t"."active_leaf_id") AS "id" FROM "chat_threads" AS "t" WHERE "t"."id" = $1 AND "t"."user_id" = $2), "seg" ("branch_id", "upto_at", "upto_id", "depth") AS (SELECT "m"."branch_id", "m"."created_at", "m"."id", 0 FROM "chat_messages" AS "m" JOIN "leaf" ON "m"."id" = "leaf"."id" WHERE "m"."thread_id" = $1 AND "m"."user_id" = $2 UNION ALL SELECT "p"."branch_id", "p"."created_at", "p"."id", "seg"."depth" + 1 FROM "seg" JOIN "chat_messages" AS "p" ON "p"."id" = (SELECT "h"."parent_id" FROM "chat_messages" AS "h" WHERE "h"."branch_id" = "seg"."branch_id" AND "h"."user_id" = $2 ORDER BY "h"."created_at", "h"."id" LIMIT 1)), "info" AS (SELECT "leaf"."id" AS "end_id", EXISTS (SELECT 1 FROM "seg") AS "end_found", ($4::uuid IS NULL OR EXISTS (SELECT 1 FROM "seg" JOIN "chat_messages" AS "e" ON "e"."branch_id" = "seg"."branch_id" WHERE "e"."id" = $4::uuid AND "e"."user_id" = $2 AND ("e"."created_at", "e"."id") <= ("seg"."upto_at", "seg"."upto_id"))) AS "on_path" FROM "leaf"), "page" AS (SELECT "m".* FROM (SELECT * FROM "seg" ORDER BY "depth" {segment_order}) AS "s" CROSS JOIN LATERAL (SELECT {m} FROM "chat_messages" AS "m" WHERE "m"."branch_id" = "s"."branch_id" AND "m"."user_id" = $2 AND ("m"."created_at", "m"."id") <= ("s"."upto_at", "s"."upto_id"){after} ORDER BY "m"."created_at"{order}, "m"."id"{order} LIMIT ${limit}) AS "m" WHERE (SELECT "on_path" FROM "info") ORDER BY "s"."depth" {segment_order}, "m"."created_at"{order}, "m"."id"{order} LIMIT ${limit}) SELECT {page}, CASE WHEN "page"."id" IS NULL THEN NULL WHEN "page"."parent_id" IS NULL THEN (SELECT string_agg("r"."id"::text, ',' ORDER BY "r"."created_at", "r"."id") FROM "chat_messages" AS "r" WHERE "r"."thread_id" = $1 AND "r"."user_id" = $2 AND "r"."parent_id" IS NULL) ELSE (SELECT string_agg("c"."id"::text, ',' ORDER BY "c"."created_at", "c"."id") FROM "chat_messages" AS "c" WHERE "c"."parent_id" = "page"."parent_id" AND "c"."user_id" = $2) END AS "sibling_ids", "info"."end_id", "info"."end_found", "info"."on_path" FROM "info" LEFT JOIN "page" ON true ORDER BY "page"."created_at"{order}, "page"."id"{order}"#
+            r#"WITH RECURSIVE "leaf" AS (SELECT COALESCE($3::uuid, "t"."active_leaf_id") AS "id" FROM "chat_threads" AS "t" WHERE "t"."id" = $1 AND "t"."user_id" = $2), "seg" ("branch_id", "upto_at", "upto_id", "depth") AS (SELECT "m"."branch_id", "m"."created_at", "m"."id", 0 FROM "chat_messages" AS "m" JOIN "leaf" ON "m"."id" = "leaf"."id" WHERE "m"."thread_id" = $1 AND "m"."user_id" = $2 UNION ALL SELECT "p"."branch_id", "p"."created_at", "p"."id", "seg"."depth" + 1 FROM "seg" JOIN "chat_messages" AS "p" ON "p"."user_id" = $2 AND "p"."id" = (SELECT "h"."parent_id" FROM "chat_messages" AS "h" WHERE "h"."branch_id" = "seg"."branch_id" AND "h"."user_id" = $2 ORDER BY "h"."created_at", "h"."id" LIMIT 1)), "info" AS (SELECT "leaf"."id" AS "end_id", EXISTS (SELECT 1 FROM "seg") AS "end_found", ($4::uuid IS NULL OR EXISTS (SELECT 1 FROM "seg" JOIN "chat_messages" AS "e" ON "e"."branch_id" = "seg"."branch_id" WHERE "e"."id" = $4::uuid AND "e"."user_id" = $2 AND ("e"."created_at", "e"."id") <= ("seg"."upto_at", "seg"."upto_id"))) AS "on_path" FROM "leaf"), "page" AS (SELECT "m".* FROM (SELECT * FROM "seg" ORDER BY "depth" {segment_order}) AS "s" CROSS JOIN LATERAL (SELECT {m} FROM "chat_messages" AS "m" WHERE "m"."branch_id" = "s"."branch_id" AND "m"."user_id" = $2 AND ("m"."created_at", "m"."id") <= ("s"."upto_at", "s"."upto_id"){after} ORDER BY "m"."created_at"{order}, "m"."id"{order} LIMIT ${limit}) AS "m" WHERE (SELECT "on_path" FROM "info") ORDER BY "s"."depth" {segment_order}, "m"."created_at"{order}, "m"."id"{order} LIMIT ${limit}) SELECT {page}, CASE WHEN "page"."id" IS NULL THEN NULL WHEN "page"."parent_id" IS NULL THEN (SELECT string_agg("r"."id"::text, ',' ORDER BY "r"."created_at", "r"."id") FROM "chat_messages" AS "r" WHERE "r"."thread_id" = $1 AND "r"."user_id" = $2 AND "r"."parent_id" IS NULL) ELSE (SELECT string_agg("c"."id"::text, ',' ORDER BY "c"."created_at", "c"."id") FROM "chat_messages" AS "c" WHERE "c"."parent_id" = "page"."parent_id" AND "c"."user_id" = $2) END AS "sibling_ids", "info"."end_id", "info"."end_found", "info"."on_path" FROM "info" LEFT JOIN "page" ON true ORDER BY "page"."created_at"{order}, "page"."id"{order}"#
         );
         let rows = db
             .statement_rows(Statement::from_sql_and_values(
@@ -1167,7 +1167,7 @@ impl MessageRepository for SeaOrmMessageRepository {
                      UNION ALL \
                      SELECT c.id FROM chat_messages AS c JOIN sub ON c.parent_id = sub.id \
                      WHERE c.user_id = $2) \
-                     DELETE FROM chat_messages WHERE id IN (SELECT id FROM sub)",
+                     DELETE FROM chat_messages WHERE user_id = $2 AND id IN (SELECT id FROM sub)",
                     &[&thread_id, &user_id, &deleted],
                 ))
                 .await?;
@@ -1177,7 +1177,8 @@ impl MessageRepository for SeaOrmMessageRepository {
         txn.execute_statement(statement(
             "UPDATE chat_threads SET active_leaf_id = $3 \
              WHERE id = $1 AND user_id = $2 AND active_leaf_id IS NOT NULL \
-             AND NOT EXISTS (SELECT 1 FROM chat_messages AS m WHERE m.id = chat_threads.active_leaf_id)",
+             AND NOT EXISTS (SELECT 1 FROM chat_messages AS m \
+             WHERE m.id = chat_threads.active_leaf_id AND m.user_id = $2)",
             &[&thread_id, &user_id, &parent],
         ))
         .await?;

@@ -135,10 +135,16 @@ pub(crate) async fn thread_exists(
 /// Whether `node` has a child in its own branch (then a new child of it starts a branch).
 pub(crate) async fn has_child_in_branch(
     exec: &mut Exec<'_>,
+    user: &UserId,
     node: &Node,
 ) -> Result<bool, StoreError> {
-    let sql = "SELECT id FROM chat_messages WHERE parent_id = $1 AND branch_id = $2";
-    let values = vec![Value::from(node.id), Value::from(node.branch)];
+    let sql =
+        "SELECT id FROM chat_messages WHERE parent_id = $1 AND branch_id = $2 AND user_id = $3";
+    let values = vec![
+        Value::from(node.id),
+        Value::from(node.branch),
+        Value::from(user.as_str()),
+    ];
     Ok(!exec
         .rows(statement(exec.backend(), sql, values))
         .await?
@@ -204,7 +210,7 @@ pub(crate) async fn segments(
          WHERE id = $3 AND thread_id = $1 AND user_id = $2 \
          UNION ALL \
          SELECT p.branch_id, p.created_at, p.id, seg.depth + 1 FROM seg \
-         JOIN chat_messages AS p ON p.id = (SELECT h.parent_id FROM chat_messages AS h \
+         JOIN chat_messages AS p ON p.user_id = $2 AND p.id = (SELECT h.parent_id FROM chat_messages AS h \
          WHERE h.branch_id = seg.branch_id AND h.user_id = $2 ORDER BY h.created_at, h.id LIMIT 1)) \
          SELECT branch_id, upto_at, upto_id FROM seg ORDER BY depth";
     let values = vec![
