@@ -70,13 +70,17 @@ FROM generate_series(1, :users * 20) AS t;
 
 -- Messages: thread t has 10 + (t * 7919) % 81 of them, one second apart; message m of
 -- thread t is number n = t * 128 + m (so ids grow in insertion order without a sort).
+-- Each thread is one path (what a client that never sends `parent_id` makes): message m's
+-- parent is m - 1, all on one branch (the thread's id, as the tree migration backfills).
 -- Foreign-key triggers are off while loading (the rows are consistent by construction).
 SET session_replication_role = replica;
-INSERT INTO chat_messages (id, thread_id, user_id, role, content, sources, metadata,
-                           created_at, updated_at, version)
+INSERT INTO chat_messages (id, thread_id, user_id, parent_id, branch_id, role, content,
+                           sources, metadata, created_at, updated_at, version)
 SELECT ('01900000-0000-7000-8000-' || lpad(to_hex(n), 12, '0'))::uuid,
        thread_id,
        'bench-user-' || ((t - 1) / 20 + 1),
+       CASE WHEN m > 1 THEN ('01900000-0000-7000-8000-' || lpad(to_hex(n - 1), 12, '0'))::uuid END,
+       thread_id,
        CASE WHEN m % 2 = 1 THEN 'user' ELSE 'assistant' END,
        substr(:'corpus', (1 + (n * 7919) % 6000)::int,
               (CASE WHEN m % 2 = 1 THEN 40 + (n * 13) % 400 ELSE 200 + (n * 31) % 1800 END)::int),
@@ -97,8 +101,9 @@ SET session_replication_role = origin;
 -- Counters exactly as the service keeps them.
 UPDATE chat_threads AS th
 SET message_count = s.count, last_message_at = s.last, updated_at = s.last,
-    version = (extract(epoch FROM s.last) * 1000000)::bigint
-FROM (SELECT thread_id, count(*) AS count, max(created_at) AS last
+    version = (extract(epoch FROM s.last) * 1000000)::bigint, active_leaf_id = s.leaf
+FROM (SELECT thread_id, count(*) AS count, max(created_at) AS last,
+             (array_agg(id ORDER BY created_at DESC, id DESC))[1] AS leaf
       FROM chat_messages GROUP BY thread_id) AS s
 WHERE th.id = s.thread_id;
 
