@@ -60,3 +60,4 @@ mod search;
 mod store;
 mod support;
 mod threads;
+mod trees;
