@@ -107,7 +107,9 @@ pub struct UpdateThreadBody {
     /// Does not change `updated_at` (the thread keeps its place in the list) but does
     /// change the `ETag`. Another id is 422 `unknown_message`.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>, format = Uuid)]
+    // The pattern as well as the format: JSON Schema applies `format` to strings only, and
+    // generators of a `["string", "null"]` field do not always honour it.
+    #[schema(value_type = Option<String>, format = Uuid, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
     active_leaf_id: Option<Option<String>>,
 }
 
@@ -184,7 +186,7 @@ pub struct CreateMessageBody {
     /// gets a linear thread; `null`: a new root; an id: a message of this thread (in a
     /// batch, also an earlier message of the same batch), else 422 `unknown_message`.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>, format = Uuid)]
+    #[schema(value_type = Option<String>, format = Uuid, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
     parent_id: Option<Option<String>>,
 }
 
