@@ -228,10 +228,26 @@ impl CursorScope {
         ))
     }
 
+    /// The message list of Part 1, before threads were trees: what `branch=all` and the
+    /// active path still accept (a walk that began before an upgrade goes on), and no
+    /// longer mint.
     pub(crate) fn messages(user: &UserId, thread: &ThreadId, order: SortOrder) -> Self {
         Self(digest_hex(
             &[
                 "messages",
+                user.as_str(),
+                &thread.to_string(),
+                order.as_str(),
+            ],
+            8,
+        ))
+    }
+
+    /// Every message of a thread on every branch (`branch=all`).
+    pub(crate) fn all_messages(user: &UserId, thread: &ThreadId, order: SortOrder) -> Self {
+        Self(digest_hex(
+            &[
+                "all-messages",
                 user.as_str(),
                 &thread.to_string(),
                 order.as_str(),

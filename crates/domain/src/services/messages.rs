@@ -1,7 +1,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use crate::page::{CursorScope, PathPosition};
+use crate::page::{CursorError, CursorScope, PathPosition};
 use crate::{
     Created, DeleteScope, DomainError, IfMatch, Message, MessageId, MessageKey, MessageListQuery,
     MessagePatch, MessageRepository, NewMessage, Page, PageLimit, ParentChoice, PathMessage,
@@ -255,8 +255,14 @@ impl MessageService {
         limit: PageLimit,
         cursor: Option<&str>,
     ) -> Result<Page<Message>, DomainError> {
-        let scope = CursorScope::messages(user, &thread, order);
-        let after = scope.position(cursor, MessageKey::from_parts)?;
+        let scope = CursorScope::all_messages(user, &thread, order);
+        let after = match scope.position(cursor, MessageKey::from_parts) {
+            // A cursor of Part 1's message list (minted before threads were trees) lists
+            // the same messages in the same order.
+            Err(CursorError::WrongList) => CursorScope::messages(user, &thread, order)
+                .position(cursor, MessageKey::from_parts)?,
+            other => other?,
+        };
         let query = MessageListQuery {
             order,
             after,
@@ -297,12 +303,24 @@ impl MessageService {
         cursor: Option<&str>,
     ) -> Result<Page<PathMessage>, DomainError> {
         let scope = CursorScope::path(user, &thread, order, target);
-        let position = scope.position(cursor, PathPosition::from_parts)?;
+        let (resume_from, after) = match scope.position(cursor, PathPosition::from_parts) {
+            // A cursor of Part 1's message list (minted before threads were trees) on the
+            // default listing: the walk goes on after its position on the active path,
+            // found again as a first page would.
+            Err(CursorError::WrongList) if target == PathTarget::Active => {
+                let legacy = CursorScope::messages(user, &thread, order);
+                (None, legacy.position(cursor, MessageKey::from_parts)?)
+            }
+            other => {
+                let position = other?;
+                (position.map(|p| p.end), position.map(|p| p.key))
+            }
+        };
         let query = PathQuery {
             target,
-            resume_from: position.map(|p| p.end),
+            resume_from,
             order,
-            after: position.map(|p| p.key),
+            after,
             limit: limit.get() + 1,
         };
         let page = self
@@ -1099,6 +1117,69 @@ mod tests {
             .expect("page");
         assert_eq!(next.items, first[2..]);
         assert_eq!(next.next_cursor, None);
+    }
+
+    #[tokio::test]
+    async fn a_cursor_of_part_1s_message_list_goes_on_after_its_position_on_the_active_path_and_in_branch_all()
+     {
+        let thread = ThreadId::generate();
+        let key = MessageKey {
+            created_at: Timestamp::from_micros(1_000).expect("valid"),
+            id: MessageId::generate(),
+        };
+        let legacy =
+            CursorScope::messages(&alice(), &thread, SortOrder::Asc).encode(&key.to_parts());
+        let mut repo = MockMessageRepository::new();
+        repo.expect_list_path()
+            .withf(move |_, _, q| {
+                q.target == PathTarget::Active && q.resume_from.is_none() && q.after == Some(key)
+            })
+            .times(1)
+            .returning(|_, t, _| {
+                let only = on_path(t, 2_000);
+                Ok(PathPage {
+                    end: Some(only.message.id),
+                    messages: vec![only],
+                })
+            });
+        repo.expect_list_messages()
+            .withf(move |_, _, q| q.after == Some(key))
+            .times(1)
+            .returning(|_, _, _| Ok(Vec::new()));
+        let service = service(repo);
+        let limit = PageLimit::parse(10).expect("valid");
+        let page = service
+            .list_path(
+                &alice(),
+                thread,
+                PathTarget::Active,
+                SortOrder::Asc,
+                limit,
+                Some(&legacy),
+            )
+            .await
+            .expect("the walk goes on");
+        assert_eq!(page.items.len(), 1);
+        service
+            .list(&alice(), thread, SortOrder::Asc, limit, Some(&legacy))
+            .await
+            .expect("branch=all goes on");
+        // Not on another listing: a `through` walk, the other order, another thread.
+        let through = PathTarget::Through(MessageId::generate());
+        for (t, target, order) in [
+            (thread, through, SortOrder::Asc),
+            (thread, PathTarget::Active, SortOrder::Desc),
+            (ThreadId::generate(), PathTarget::Active, SortOrder::Asc),
+        ] {
+            let err = service
+                .list_path(&alice(), t, target, order, limit, Some(&legacy))
+                .await
+                .expect_err("another list");
+            assert!(
+                matches!(err, DomainError::InvalidCursor),
+                "{target:?} {order:?}"
+            );
+        }
     }
 
     #[tokio::test]
