@@ -242,3 +242,105 @@ contract_test!(
         assert!(active.len() <= 2);
     }
 );
+
+/// Messages stored before the tree migration become one path per thread in `created_at,
+/// id` order, the newest the active leaf; an empty thread has none; appends then go on
+/// from the newest. (Undoing the migration drops the tree columns, so a branch made before
+/// it comes back as a chain: the down migration keeps messages, not their branches.)
+async fn the_tree_migration_makes_each_thread_one_path(url: &str) {
+    let store = infra_postgres::Store::connect(url, crate::support::test_options())
+        .await
+        .expect("connect");
+    store.migrate().await.expect("migrations");
+    let repos = crate::support::Repos::of(&store);
+    let alice = user("alice");
+    let linear = repos.thread_of(&alice, at(0)).await;
+    let branched = repos.thread_of(&alice, at(0)).await;
+    let empty = repos.thread_of(&alice, at(0)).await;
+    let a = repos
+        .append(&alice, linear.id, &["a1", "a2", "a3"], at(10))
+        .await;
+    let root = repos.append(&alice, branched.id, &["root"], at(10)).await;
+    let mut versions = Vec::new();
+    for (i, text) in ["v1", "v2"].into_iter().enumerate() {
+        let reply = new_message(branched.id, text, at(20 + i64::try_from(i).expect("small")));
+        versions.extend(
+            repos
+                .messages
+                .append_messages(
+                    &alice,
+                    branched.id,
+                    ParentChoice::Message(root[0].id),
+                    vec![reply],
+                    at(20),
+                )
+                .await
+                .expect("a version"),
+        );
+    }
+
+    let raw = sea_orm::Database::connect(url).await.expect("open raw");
+    <migration::Migrator as migration::MigratorTrait>::down(&raw, Some(1))
+        .await
+        .expect("undo the tree migration");
+    <migration::Migrator as migration::MigratorTrait>::up(&raw, None)
+        .await
+        .expect("redo it");
+    let _ = raw.close().await;
+
+    let path_a = path(&repos, &alice, linear.id, PathTarget::Active).await;
+    assert_eq!(ids(&path_a), a.iter().map(|m| m.id).collect::<Vec<_>>());
+    assert_eq!(path_a[0].message.parent_id, None);
+    assert_eq!(path_a[2].message.parent_id, Some(a[1].id));
+    assert_eq!(
+        repos.thread(&alice, linear.id).await.active_leaf_id,
+        Some(a[2].id)
+    );
+    let path_b = path(&repos, &alice, branched.id, PathTarget::Active).await;
+    assert_eq!(
+        ids(&path_b),
+        vec![root[0].id, versions[0].id, versions[1].id],
+        "one chain in created_at order"
+    );
+    assert_eq!(repos.thread(&alice, empty.id).await.active_leaf_id, None);
+    assert!(
+        path(&repos, &alice, empty.id, PathTarget::Active)
+            .await
+            .is_empty()
+    );
+
+    // Appends go on from the newest, branches work as on a new thread.
+    let next = repos.append(&alice, linear.id, &["a4"], at(100)).await;
+    assert_eq!(next[0].parent_id, Some(a[2].id));
+    let version = repos
+        .messages
+        .append_messages(
+            &alice,
+            linear.id,
+            ParentChoice::Message(a[2].id),
+            vec![new_message(linear.id, "a4 again", at(200))],
+            at(200),
+        )
+        .await
+        .expect("a version of a4");
+    let through = path(&repos, &alice, linear.id, PathTarget::Through(next[0].id)).await;
+    assert_eq!(through.len(), 4);
+    assert_eq!(through[3].sibling_ids, vec![next[0].id, version[0].id]);
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tree_migration_makes_each_thread_one_path_on_postgres() {
+    let database = crate::support::PostgresDatabase::empty().await;
+    the_tree_migration_makes_each_thread_one_path(&database.url()).await;
+    database.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tree_migration_makes_each_thread_one_path_on_sqlite() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    the_tree_migration_makes_each_thread_one_path(&crate::support::sqlite_url(
+        &dir.path().join("chat.db"),
+    ))
+    .await;
+}
