@@ -37,7 +37,7 @@ new_database "$DB"
 start_service "$DB"
 log "building two threads of $MESSAGES messages (one with $BRANCHES branches) and timing pages"
 python3 bench/tools/trees.py "http://127.0.0.1:$PORT" "$JWT_HS256_SECRET" "$MESSAGES" "$BRANCHES" \
-  "$REQUESTS" "$RESULTS/trees.json"
+  "$REQUESTS" "$RESULTS/trees.json" "psql -q $PGURL/$DB -c 'VACUUM ANALYZE'"
 python3 - "$RESULTS/trees.json" "$LOAD_BEFORE" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Tree paging benchmark driver (bench/trees.sh runs it against a started service).
 
-    trees.py URL SECRET MESSAGES BRANCHES REQUESTS OUT.json
+    trees.py URL SECRET MESSAGES BRANCHES REQUESTS OUT.json [AFTER_BUILD_COMMAND]
 
 Builds, through the public API, two threads of one user with MESSAGES messages each:
 `linear` (one path) and `branched` (BRANCHES segments of MESSAGES / BRANCHES messages; each
@@ -123,6 +123,11 @@ def main():
     t0 = time.time()
     linear, branched = build(client, messages, branches)
     built = time.time() - t0
+    if len(sys.argv) > 7:
+        # A hook run after the data is written (bench/trees.sh: VACUUM ANALYZE, as
+        # autovacuum would soon do on a live database).
+        import subprocess
+        subprocess.run(sys.argv[7], shell=True, check=True)
     threads = {"linear": linear, "branched": branched}
     path_len = {}
     for name, tid in threads.items():
