@@ -194,7 +194,14 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         };
     }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(classify)?;
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        // A shape error is found before the end of the body is read: a body that is not
+        // JSON at all (`{"a":1}}`) must still be 400, whatever its shape.
+        match serde_json::from_slice::<serde_json::Value>(bytes) {
+            Err(syntax) => ApiError::MalformedJson(syntax.to_string()),
+            Ok(_) => classify(e),
+        }
+    })?;
     deserializer
         .end()
         .map_err(|e| ApiError::MalformedJson(e.to_string()))?;

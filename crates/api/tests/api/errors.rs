@@ -6,6 +6,7 @@ use crate::helpers::{Backend, on_both_backends, problem, spawn_app, str_of, toke
 on_both_backends!(
     requests_without_valid_credentials_are_401_with_www_authenticate,
     unparseable_input_is_400_with_a_stable_code,
+    every_json_route_answers_400_for_a_body_that_is_not_json_whatever_its_shape,
     bodies_that_are_not_json_or_too_large_are_415_and_413,
     out_of_range_limits_are_422,
     unknown_routes_are_404_and_wrong_methods_405_as_problems,
@@ -63,6 +64,83 @@ async fn requests_without_valid_credentials_are_401_with_www_authenticate(backen
         .await
         .expect("request");
     assert_eq!(res.status(), 200);
+}
+
+/// Every operation of `/openapi.json` that takes a JSON body: a body that is not JSON is 400
+/// `malformed_json` even when what comes before the garbage also lacks a required field
+/// (which alone is 422), and nothing is stored.
+async fn every_json_route_answers_400_for_a_body_that_is_not_json_whatever_its_shape(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let thread = app.create_thread("alice", "t").await;
+    let tid = str_of(&thread, "id").to_owned();
+    let mid = str_of(&app.append("alice", &tid, "m").await, "id").to_owned();
+    let doc: Value = app
+        .request(Method::GET, "/openapi.json")
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    let before = app
+        .get(
+            &format!("/api/v1/threads/{tid}/messages?branch=all"),
+            "alice",
+        )
+        .await
+        .text()
+        .await
+        .expect("body");
+    let mut checked = 0;
+    for (template, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("path item") {
+            if op.get("requestBody").is_none() {
+                continue;
+            }
+            let path = template
+                .replace("{thread_id}", &tid)
+                .replace("{message_id}", &mid);
+            let method: Method = method.to_uppercase().parse().expect("method");
+            // Of the wrong shape for every route (a field each route reads, of the wrong
+            // type): 422 alone, 400 with garbage after it.
+            let shape = r#"{"title":5,"content":5,"messages":5,"message_id":5}"#;
+            for (raw, status) in [
+                (format!("{shape}}}"), 400),
+                (format!("{shape} x"), 400),
+                (shape[..shape.len() - 1].to_owned(), 400),
+                (shape.to_owned(), 422),
+            ] {
+                let res = app
+                    .as_user(method.clone(), &path, "alice")
+                    .header("Content-Type", "application/json")
+                    .body(raw.clone())
+                    .send()
+                    .await
+                    .expect("request");
+                let body = problem(res, status).await;
+                let code = if status == 400 {
+                    "malformed_json"
+                } else {
+                    "validation_failed"
+                };
+                assert_eq!(body["code"], code, "{method} {template} {raw}");
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 6, "every JSON route: {checked}");
+    let after = app
+        .get(
+            &format!("/api/v1/threads/{tid}/messages?branch=all"),
+            "alice",
+        )
+        .await
+        .text()
+        .await
+        .expect("body");
+    assert_eq!(after, before, "nothing stored");
 }
 
 async fn unparseable_input_is_400_with_a_stable_code(backend: Backend) {
