@@ -56,6 +56,7 @@ pub struct Settings {
     #[arg(
         long,
         env = "DATABASE_URL",
+        hide_env_values = true,
         default_value = "sqlite://data/chat-history.db?mode=rwc",
         global = true
     )]
@@ -116,7 +117,12 @@ pub struct Settings {
     pub trusted_origins: Vec<String>,
 
     /// Where Better Auth's `session` table lives when not in DATABASE_URL's database.
-    #[arg(long, env = "BETTER_AUTH_DATABASE_URL", global = true)]
+    #[arg(
+        long,
+        env = "BETTER_AUTH_DATABASE_URL",
+        hide_env_values = true,
+        global = true
+    )]
     pub better_auth_database_url: Option<String>,
 
     /// Most connections to BETTER_AUTH_DATABASE_URL's database, for session lookups (when

@@ -120,6 +120,38 @@ fn unusable_settings_stop_the_binary_with_one_line_naming_them() {
 }
 
 #[test]
+fn help_never_prints_the_values_of_urls_or_secrets() {
+    let dir = tempfile::tempdir().expect("dir");
+    let secrets = [
+        ("DATABASE_URL", "postgres://app:hunter2-db@db.internal/chat"),
+        (
+            "BETTER_AUTH_DATABASE_URL",
+            "postgres://auth:hunter2-auth@db.internal/auth",
+        ),
+        (
+            "BETTER_AUTH_SECRET",
+            "hunter2-better-auth-secret-0123456789",
+        ),
+        ("JWT_HS256_SECRET", "hunter2-jwt-secret-0123456789abcdef"),
+    ];
+    for args in [
+        &["--help"][..],
+        &["serve", "--help"],
+        &["migrate", "--help"],
+    ] {
+        let mut cmd = chat_history(dir.path());
+        cmd.args(args).envs(secrets.iter().copied());
+        let (ok, stdout, stderr) = run(&mut cmd);
+        assert!(ok, "{args:?}: {stderr}");
+        assert!(stdout.contains("DATABASE_URL"), "the setting is documented");
+        assert!(
+            !stdout.contains("hunter2") && !stderr.contains("hunter2"),
+            "{args:?} prints a secret: {stdout}"
+        );
+    }
+}
+
+#[test]
 fn dev_token_mints_a_token_that_the_development_server_accepts() {
     let dir = tempfile::tempdir().expect("dir");
     let (ok, token, stderr) = run(chat_history(dir.path()).args(["dev-token", "alice"]));
