@@ -310,6 +310,50 @@ impl std::fmt::Debug for Settings {
     }
 }
 
+/// The settings that hold secrets, each also read from a file named by `<NAME>_FILE`
+/// (Docker and Kubernetes secrets), with the flag each stands for.
+pub const SECRET_FILE_SETTINGS: [(&str, &str); 4] = [
+    ("DATABASE_URL", "--database-url"),
+    ("BETTER_AUTH_DATABASE_URL", "--better-auth-database-url"),
+    ("BETTER_AUTH_SECRET", "--better-auth-secret"),
+    ("JWT_HS256_SECRET", "--jwt-hs256-secret"),
+];
+
+/// The command line with every `<NAME>_FILE` of [`SECRET_FILE_SETTINGS`] read into its
+/// flag (the file's content without one final line break), so that the value never sits
+/// in the environment or in the process's visible arguments. `env` reads a variable.
+///
+/// Errors (one line naming the variables): both `<NAME>` and `<NAME>_FILE` set, a file
+/// that cannot be read or is not UTF-8, an empty file.
+pub fn with_secret_files(
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+    env: impl Fn(&str) -> Option<std::ffi::OsString>,
+) -> Result<Vec<std::ffi::OsString>, String> {
+    let mut args: Vec<std::ffi::OsString> = args.into_iter().collect();
+    for (name, flag) in SECRET_FILE_SETTINGS {
+        let file_var = format!("{name}_FILE");
+        let Some(path) = env(&file_var) else {
+            continue;
+        };
+        if env(name).is_some() {
+            return Err(format!(
+                "{name} and {file_var} are both set: set one of them"
+            ));
+        }
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("{file_var}: cannot read {}: {e}", path.to_string_lossy()))?;
+        let value = text
+            .strip_suffix('\n')
+            .map(|t| t.strip_suffix('\r').unwrap_or(t))
+            .unwrap_or(&text);
+        if value.is_empty() {
+            return Err(format!("{file_var}: {} is empty", path.to_string_lossy()));
+        }
+        args.push(format!("{flag}={value}").into());
+    }
+    Ok(args)
+}
+
 /// A database URL with its password replaced, for logs.
 pub fn redact_url(raw: &str) -> String {
     match url::Url::parse(raw) {

@@ -9,7 +9,15 @@ use api::{Application, Cli, Command, telemetry};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let args =
+        match api::config::with_secret_files(std::env::args_os(), |name| std::env::var_os(name)) {
+            Ok(args) => args,
+            Err(e) => {
+                eprintln!("chat-history: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+    let cli = Cli::parse_from(args);
     telemetry::init(cli.settings.log_format);
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(cli.settings).await,

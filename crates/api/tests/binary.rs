@@ -223,6 +223,85 @@ fn dev_token_mints_a_token_that_the_development_server_accepts() {
     );
 }
 
+#[test]
+fn secrets_can_be_given_as_files_and_never_reach_the_logs() {
+    let dir = tempfile::tempdir().expect("dir");
+    let secret = "file-secret-0123456789abcdef0123456789abcdef";
+    let db = dir.path().join("from-file.db");
+    let url_file = dir.path().join("database-url");
+    let secret_file = dir.path().join("jwt-secret");
+    std::fs::write(&url_file, format!("sqlite://{}?mode=rwc\n", db.display())).expect("write");
+    std::fs::write(&secret_file, format!("{secret}\n")).expect("write");
+    let files = [
+        ("DATABASE_URL_FILE", url_file.to_str().expect("utf-8")),
+        (
+            "JWT_HS256_SECRET_FILE",
+            secret_file.to_str().expect("utf-8"),
+        ),
+    ];
+    let (ok, token, stderr) = run(chat_history(dir.path())
+        .args(["dev-token", "alice"])
+        .envs(files));
+    assert!(ok, "{stderr}");
+    let token = token.trim().to_owned();
+    let Served {
+        mut child,
+        base,
+        logs,
+    } = serve_with_logs(chat_history(dir.path()).envs(files));
+    let me: Value = reqwest::blocking::Client::new()
+        .get(format!("{base}/api/v1/me"))
+        .bearer_auth(&token)
+        .send()
+        .expect("request")
+        .json()
+        .expect("json");
+    assert_eq!(me, json!({"user_id": "alice", "auth": "jwt"}));
+    assert!(db.exists(), "DATABASE_URL came from its file");
+    assert!(
+        !dir.path().join("data").exists(),
+        "not development mode: the secret came from its file"
+    );
+    signal(&child, "-TERM");
+    assert!(child.wait().expect("exit").success());
+    let logs = logs.join().expect("logs");
+    assert!(
+        logs.iter().all(|l| !l.contains(secret)),
+        "the secret is never logged"
+    );
+
+    // Refusals name the variables: both forms, a missing file, an empty one.
+    let empty = dir.path().join("empty");
+    std::fs::write(&empty, "").expect("write");
+    let missing = dir.path().join("missing");
+    let cases: [(Vec<(&str, &str)>, &str); 3] = [
+        (
+            vec![
+                ("JWT_HS256_SECRET", secret),
+                (
+                    "JWT_HS256_SECRET_FILE",
+                    secret_file.to_str().expect("utf-8"),
+                ),
+            ],
+            "JWT_HS256_SECRET and JWT_HS256_SECRET_FILE are both set",
+        ),
+        (
+            vec![("BETTER_AUTH_SECRET_FILE", missing.to_str().expect("utf-8"))],
+            "BETTER_AUTH_SECRET_FILE: cannot read",
+        ),
+        (
+            vec![("DATABASE_URL_FILE", empty.to_str().expect("utf-8"))],
+            "DATABASE_URL_FILE:",
+        ),
+    ];
+    for (env, named) in cases {
+        let (ok, _, stderr) = run(chat_history(dir.path()).arg("migrate").envs(env.clone()));
+        assert!(!ok, "{env:?} must fail");
+        assert!(stderr.contains(named), "{named} not in: {stderr}");
+        assert!(!stderr.contains(secret), "{stderr}");
+    }
+}
+
 fn postgres_database() -> (String, impl FnOnce()) {
     let admin = std::env::var("TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
