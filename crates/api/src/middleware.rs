@@ -10,6 +10,7 @@ use actix_web::middleware::Next;
 use actix_web::web;
 
 use domain::Principal;
+use tracing::Instrument as _;
 
 use crate::metrics::Metrics;
 
@@ -28,9 +29,10 @@ pub fn valid_request_id(value: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
-/// Echoes a valid `X-Request-Id` (else generates one) on every response, and logs one
-/// line per request: id, method, route template, status, latency and user id. Never
-/// tokens, cookies, bodies or message content.
+/// Echoes a valid `X-Request-Id` (else generates one) on every response, serves the
+/// request inside a `request` span holding the id (so every line logged meanwhile carries
+/// it), and logs one line per request: id, method, route template, status, latency and
+/// user id. Never tokens, cookies, bodies or message content.
 pub async fn request_id_and_log(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -43,7 +45,9 @@ pub async fn request_id_and_log(
         .filter(|v| valid_request_id(v))
         .map_or_else(|| uuid::Uuid::now_v7().simple().to_string(), str::to_owned);
     req.extensions_mut().insert(RequestId(id.clone()));
-    let mut res = next.call(req).await?;
+    // Every line logged while the request is served (a 5xx's cause, say) carries its id.
+    let span = tracing::info_span!("request", request_id = %id);
+    let mut res = next.call(req).instrument(span).await?;
     if let Ok(value) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(X_REQUEST_ID, value);
     }

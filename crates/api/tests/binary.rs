@@ -302,6 +302,69 @@ fn secrets_can_be_given_as_files_and_never_reach_the_logs() {
     }
 }
 
+#[test]
+fn a_5xx_log_line_carries_the_request_id_the_client_got() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (url, drop_database) = postgres_database();
+    let env = [
+        ("DATABASE_URL", url.as_str()),
+        (
+            "JWT_HS256_SECRET",
+            "span-secret-0123456789abcdef0123456789abcd",
+        ),
+        ("DB_ACQUIRE_TIMEOUT_SECS", "1"),
+    ];
+    let (ok, token, stderr) = run(chat_history(dir.path())
+        .args(["dev-token", "alice"])
+        .envs(env));
+    assert!(ok, "{stderr}");
+    let token = token.trim().to_owned();
+    let Served {
+        mut child,
+        base,
+        logs,
+    } = serve_with_logs(chat_history(dir.path()).envs(env));
+    let client = reqwest::blocking::Client::new();
+    let list = format!("{base}/api/v1/threads");
+    let res = client
+        .get(&list)
+        .bearer_auth(&token)
+        .send()
+        .expect("request");
+    assert_eq!(res.status(), 200);
+    // The database goes away under the server: the next request fails with a 5xx.
+    drop_database();
+    let res = client
+        .get(&list)
+        .bearer_auth(&token)
+        .header("X-Request-Id", "trace-5xx-1")
+        .send()
+        .expect("request");
+    assert!(res.status().is_server_error(), "{}", res.status());
+    assert_eq!(res.headers()["x-request-id"], "trace-5xx-1");
+    signal(&child, "-TERM");
+    assert!(child.wait().expect("exit").success());
+
+    // The line that says why, found by the id the client got.
+    let logs: Vec<Value> = logs
+        .join()
+        .expect("logs")
+        .iter()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let failure = logs
+        .iter()
+        .find(|e| e["message"] == "request failed")
+        .expect("the 5xx is logged with its cause");
+    assert_eq!(failure["level"], "ERROR");
+    assert_eq!(failure["span"]["request_id"], "trace-5xx-1", "{failure}");
+    let request = logs
+        .iter()
+        .find(|e| e["message"] == "request" && e["request_id"] == "trace-5xx-1")
+        .expect("the request line");
+    assert!(request["status"].as_u64().is_some_and(|s| s >= 500));
+}
+
 fn postgres_database() -> (String, impl FnOnce()) {
     let admin = std::env::var("TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());

@@ -118,6 +118,9 @@ struct Pages {
     first: bool,
     /// The active path only (markdown), rather than every message on every branch (JSON).
     active_path: bool,
+    /// The request's span: the body is streamed after the handler returned, outside it,
+    /// and a line logged mid-stream must still carry the request id.
+    span: tracing::Span,
 }
 
 /// The messages of a thread in `(created_at, id)` order (all of them, or those of the active
@@ -171,7 +174,9 @@ fn message_chunks(
                 Some((Ok(Bytes::from(chunk)), state))
             }
             Err(e) => {
-                tracing::error!(error = %e, "export failed mid-stream");
+                state
+                    .span
+                    .in_scope(|| tracing::error!(error = %e, "export failed mid-stream"));
                 state.done = true;
                 Some((Err(e), state))
             }
@@ -222,6 +227,7 @@ pub async fn export_thread(
         done: false,
         first: true,
         active_path: matches!(format, Format::Markdown),
+        span: tracing::Span::current(),
     };
     let head = stream::once(futures::future::ready(Ok(Bytes::from(
         writer.head(&thread),
