@@ -38,6 +38,14 @@ pub enum Command {
         #[arg(long, default_value_t = 86_400)]
         ttl_secs: i64,
     },
+    /// Ask `/readyz` of the server at LISTEN_ADDR (loopback when it listens on all
+    /// addresses): exit 0 when it answers 200, non-zero otherwise. For container health
+    /// checks (the image has no curl).
+    Healthcheck {
+        /// Seconds to wait for the answer.
+        #[arg(long, default_value_t = 3)]
+        timeout_secs: u64,
+    },
 }
 
 /// How log lines are written.

@@ -22,6 +22,9 @@ async fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(cli.settings).await,
         Command::Migrate => api::startup::migrate(&cli.settings).await,
+        Command::Healthcheck { timeout_secs } => {
+            api::startup::healthcheck(&cli.settings, timeout_secs).await
+        }
         Command::DevToken { user_id, ttl_secs } => {
             api::startup::dev_token(&cli.settings, &user_id, ttl_secs).map(|token| {
                 // A closed stdout is the only failure and leaves nothing to report.

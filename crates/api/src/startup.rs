@@ -82,6 +82,45 @@ pub enum StartupError {
     /// The server failed while running.
     #[error("the server stopped with an error")]
     Server(#[source] io::Error),
+    /// `healthcheck`: the server did not answer ready.
+    #[error("LISTEN_ADDR ({url}): not ready: {why}")]
+    NotReady {
+        /// The URL asked.
+        url: String,
+        /// The status it answered, or why there was no answer.
+        why: String,
+    },
+}
+
+/// `chat-history healthcheck`: asks `/readyz` of the server at `settings.listen_addr`
+/// (loopback of the same family when it is an unspecified address) and succeeds on 200.
+pub async fn healthcheck(settings: &Settings, timeout_secs: u64) -> Result<(), StartupError> {
+    let mut addr = settings.listen_addr;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let url = format!("http://{addr}/readyz");
+    let not_ready = |why: String| StartupError::NotReady {
+        url: url.clone(),
+        why,
+    };
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(timeout_secs.max(1)))
+        .build()
+        .map_err(|e| not_ready(e.to_string()))?;
+    let res = client
+        .get(&url)
+        .send()
+        .await
+        .map_err(|e| not_ready(e.to_string()))?;
+    if res.status() == reqwest::StatusCode::OK {
+        Ok(())
+    } else {
+        Err(not_ready(format!("answered {}", res.status())))
+    }
 }
 
 /// Reads the development secret, creating it (mode 0600) on first use.

@@ -365,6 +365,34 @@ fn a_5xx_log_line_carries_the_request_id_the_client_got() {
     assert!(request["status"].as_u64().is_some_and(|s| s >= 500));
 }
 
+#[test]
+fn healthcheck_exits_0_only_when_the_server_at_listen_addr_is_ready() {
+    let dir = tempfile::tempdir().expect("dir");
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr");
+    let (ok, _, stderr) = run(chat_history(dir.path())
+        .arg("healthcheck")
+        .env("LISTEN_ADDR", free.to_string()));
+    assert!(!ok, "nothing listens there");
+    assert!(stderr.contains("not ready"), "{stderr}");
+
+    let Served {
+        mut child, base, ..
+    } = serve_with_logs(&mut chat_history(dir.path()));
+    let addr = base.trim_start_matches("http://").to_owned();
+    let port = addr.rsplit(':').next().expect("port").to_owned();
+    for listen in [addr, format!("0.0.0.0:{port}")] {
+        let (ok, _, stderr) = run(chat_history(dir.path())
+            .arg("healthcheck")
+            .env("LISTEN_ADDR", &listen));
+        assert!(ok, "{listen}: {stderr}");
+    }
+    signal(&child, "-TERM");
+    assert!(child.wait().expect("exit").success());
+}
+
 fn postgres_database() -> (String, impl FnOnce()) {
     let admin = std::env::var("TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
