@@ -96,6 +96,37 @@ pub(crate) async fn execute_all(
     Ok(())
 }
 
+/// A migration written as SQL text for each backend, both ways.
+pub(crate) struct BackendSql {
+    pub(crate) postgres_up: &'static [&'static str],
+    pub(crate) postgres_down: &'static [&'static str],
+    pub(crate) sqlite_up: &'static [&'static str],
+    pub(crate) sqlite_down: &'static [&'static str],
+}
+
+impl BackendSql {
+    /// Runs this backend's statements for `up` (else down); other backends are an error.
+    pub(crate) async fn run(
+        &self,
+        manager: &sea_orm_migration::SchemaManager<'_>,
+        up: bool,
+    ) -> Result<(), DbErr> {
+        use sea_orm_migration::sea_orm::DbBackend;
+        let statements = match (manager.get_database_backend(), up) {
+            (DbBackend::Postgres, true) => self.postgres_up,
+            (DbBackend::Postgres, false) => self.postgres_down,
+            (DbBackend::Sqlite, true) => self.sqlite_up,
+            (DbBackend::Sqlite, false) => self.sqlite_down,
+            (other, _) => {
+                return Err(DbErr::Migration(format!(
+                    "chat-history supports PostgreSQL and SQLite, not {other:?}"
+                )));
+            }
+        };
+        execute_all(manager, statements).await
+    }
+}
+
 fn conn_err(err: sqlx::Error) -> DbErr {
     DbErr::Conn(RuntimeErr::SqlxError(Arc::new(err)))
 }

@@ -17,7 +17,6 @@
 //! This migration has landed once merged: never edit it, add a new one instead.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::DbBackend;
 
 /// Adds `chat_messages.user_id`, its foreign key and its index.
 #[derive(Debug, DeriveMigrationName)]
@@ -58,25 +57,20 @@ const SQLITE_DOWN: &[&str] = &[
     "ALTER TABLE chat_messages DROP COLUMN user_id",
 ];
 
-fn statements(manager: &SchemaManager<'_>, up: bool) -> Result<&'static [&'static str], DbErr> {
-    match (manager.get_database_backend(), up) {
-        (DbBackend::Postgres, true) => Ok(POSTGRES_UP),
-        (DbBackend::Postgres, false) => Ok(POSTGRES_DOWN),
-        (DbBackend::Sqlite, true) => Ok(SQLITE_UP),
-        (DbBackend::Sqlite, false) => Ok(SQLITE_DOWN),
-        (other, _) => Err(DbErr::Migration(format!(
-            "chat-history supports PostgreSQL and SQLite, not {other:?}"
-        ))),
-    }
-}
+const SQL: crate::BackendSql = crate::BackendSql {
+    postgres_up: POSTGRES_UP,
+    postgres_down: POSTGRES_DOWN,
+    sqlite_up: SQLITE_UP,
+    sqlite_down: SQLITE_DOWN,
+};
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        crate::execute_all(manager, statements(manager, true)?).await
+        SQL.run(manager, true).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        crate::execute_all(manager, statements(manager, false)?).await
+        SQL.run(manager, false).await
     }
 }
