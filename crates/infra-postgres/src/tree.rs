@@ -126,6 +126,11 @@ pub(crate) async fn thread_exists(
 ) -> Result<bool, StoreError> {
     let sql = "SELECT id FROM chat_threads WHERE id = $1 AND user_id = $2";
     let values = vec![Value::from(*thread.as_uuid()), Value::from(user.as_str())];
+    any_row(exec, sql, values).await
+}
+
+/// Whether the statement finds at least one row.
+async fn any_row(exec: &mut Exec<'_>, sql: &str, values: Vec<Value>) -> Result<bool, StoreError> {
     Ok(!exec
         .rows(statement(exec.backend(), sql, values))
         .await?
@@ -145,10 +150,7 @@ pub(crate) async fn has_child_in_branch(
         Value::from(node.branch),
         Value::from(user.as_str()),
     ];
-    Ok(!exec
-        .rows(statement(exec.backend(), sql, values))
-        .await?
-        .is_empty())
+    any_row(exec, sql, values).await
 }
 
 /// The node of one message of the user's thread.

@@ -110,12 +110,7 @@ pub async fn create_thread(
         .threads
         .create(&user.user_id, body.try_into_domain()?)
         .await?;
-    let thread = &created.value;
-    Ok(
-        create_response(created.replayed, format!("/api/v1/threads/{}", thread.id))
-            .insert_header((actix_web::http::header::ETAG, thread.version.etag()))
-            .json(ThreadResponse::from(thread)),
-    )
+    Ok(created_thread(&created))
 }
 
 /// `GET /api/v1/threads/{thread_id}`.
@@ -186,12 +181,16 @@ pub async fn fork_thread(
         .threads
         .fork(&user.user_id, source, body.try_into_domain()?)
         .await?;
+    Ok(created_thread(&created))
+}
+
+/// 201 with `Location` and `ETag` for a new thread, or 200 `Idempotent-Replayed` for a
+/// replay: what thread creation and fork answer.
+fn created_thread(created: &domain::Created<domain::Thread>) -> HttpResponse {
     let thread = &created.value;
-    Ok(
-        create_response(created.replayed, format!("/api/v1/threads/{}", thread.id))
-            .insert_header((actix_web::http::header::ETAG, thread.version.etag()))
-            .json(ThreadResponse::from(thread)),
-    )
+    create_response(created.replayed, format!("/api/v1/threads/{}", thread.id))
+        .insert_header((actix_web::http::header::ETAG, thread.version.etag()))
+        .json(ThreadResponse::from(thread))
 }
 
 /// `DELETE /api/v1/threads/{thread_id}`: the thread and all its messages.
