@@ -42,6 +42,10 @@ pub enum DomainError {
     /// Nothing else is revealed.
     #[error("the id is already taken")]
     IdConflict,
+    /// A `PUT` of an existing message asked for another `role` or another parent than the
+    /// stored ones: those never change once a message exists.
+    #[error("the message exists with another role or parent")]
+    MessageConflict,
     /// An `If-Match` precondition did not hold: the resource changed since it was read.
     #[error("the resource has changed")]
     PreconditionFailed,

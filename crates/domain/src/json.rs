@@ -233,6 +233,329 @@ impl<'de> Visitor<'de> for ValueVisitor<'_> {
     }
 }
 
+/// What [`measure_parts`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PartsShape {
+    /// Whether the value is an array at all.
+    pub is_array: bool,
+    /// The index of the first item that is not an object with a string `type`.
+    pub first_bad_part: Option<usize>,
+    /// Whether any string or object key holds U+0000.
+    pub has_nul: bool,
+    /// Length in bytes of the compact serialization (see [`Shape::compact_len`]).
+    pub compact_len: usize,
+    /// With `collect_text`: the `text` of the items whose `type` is `"text"`, in order,
+    /// joined with `"\n\n"`.
+    pub text: Option<String>,
+}
+
+/// Measures a message's `parts` (an array of objects, each with a string `type`) in one
+/// streaming pass, and with `collect_text` gathers the text of its `text` parts.
+pub(crate) fn measure_parts(
+    text: &str,
+    collect_text: bool,
+) -> Result<PartsShape, serde_json::Error> {
+    let mut stats = Stats::default();
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let mut joined = collect_text.then(String::new);
+    let (is_array, first_bad_part) = PartsTop {
+        stats: &mut stats,
+        joined: joined.as_mut(),
+    }
+    .deserialize(&mut deserializer)?;
+    deserializer.end()?;
+    Ok(PartsShape {
+        is_array,
+        first_bad_part,
+        has_nul: stats.has_nul,
+        compact_len: stats.len,
+        text: joined,
+    })
+}
+
+/// The top of a `parts` value: an array of parts (anything else is measured and
+/// reported as not an array).
+struct PartsTop<'s> {
+    stats: &'s mut Stats,
+    joined: Option<&'s mut String>,
+}
+
+impl<'de> DeserializeSeed<'de> for PartsTop<'_> {
+    type Value = (bool, Option<usize>);
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for PartsTop<'_> {
+    type Value = (bool, Option<usize>);
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of parts")
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok((false, None))
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok((false, None))
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok((false, None))
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok((false, None))
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Ok((false, None))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok((false, None))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_key_seed(Key(self.stats))?.is_some() {
+            map.next_value_seed(Any(self.stats))?;
+        }
+        Ok((false, None))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let stats = self.stats;
+        let mut joined = self.joined;
+        stats.len += 2;
+        let mut index = 0;
+        let mut first_bad_part = None;
+        let mut texts = 0usize;
+        while let Some(part) = seq.next_element_seed(PartSeed(stats))? {
+            if index > 0 {
+                stats.len += 1;
+            }
+            match part {
+                Part::Bad => {
+                    first_bad_part.get_or_insert(index);
+                }
+                Part::Text(text) => {
+                    if let Some(joined) = joined.as_deref_mut() {
+                        if texts > 0 {
+                            joined.push_str("\n\n");
+                        }
+                        joined.push_str(&text);
+                    }
+                    texts += 1;
+                }
+                Part::Other => {}
+            }
+            index += 1;
+        }
+        Ok((true, first_bad_part))
+    }
+}
+
+/// One item of `parts`, as far as the rules care.
+enum Part {
+    /// Not an object with a string `type`.
+    Bad,
+    /// A `text` part with a string `text`.
+    Text(String),
+    /// Any other part.
+    Other,
+}
+
+struct PartSeed<'s>(&'s mut Stats);
+
+impl<'de> DeserializeSeed<'de> for PartSeed<'_> {
+    type Value = Part;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Part, D::Error> {
+        deserializer.deserialize_any(PartVisitor(self.0))
+    }
+}
+
+struct PartVisitor<'s>(&'s mut Stats);
+
+impl<'de> Visitor<'de> for PartVisitor<'_> {
+    type Value = Part;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a part")
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Part, E> {
+        self.0.len += if v { 4 } else { 5 };
+        Ok(Part::Bad)
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Part, E> {
+        self.0.number(v);
+        Ok(Part::Bad)
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Part, E> {
+        self.0.number(v);
+        Ok(Part::Bad)
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Part, E> {
+        self.0.number(v);
+        Ok(Part::Bad)
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Part, E> {
+        self.0.string(v);
+        Ok(Part::Bad)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Part, E> {
+        self.0.len += 4;
+        Ok(Part::Bad)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Part, A::Error> {
+        ValueVisitor {
+            stats: self.0,
+            track_items: false,
+        }
+        .visit_seq(seq)?;
+        Ok(Part::Bad)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Part, A::Error> {
+        let stats = self.0;
+        stats.len += 2;
+        let mut first = true;
+        let mut kind: Option<String> = None;
+        let mut text: Option<String> = None;
+        while let Some(key) = map.next_key_seed(PartKey(stats))? {
+            if !first {
+                stats.len += 1;
+            }
+            first = false;
+            match key {
+                PartField::Type => kind = map.next_value_seed(Capture(stats))?,
+                PartField::Text => text = map.next_value_seed(Capture(stats))?,
+                PartField::Other => {
+                    map.next_value_seed(Any(stats))?;
+                }
+            }
+        }
+        Ok(match (kind.as_deref(), text) {
+            (None, _) => Part::Bad,
+            (Some("text"), Some(text)) => Part::Text(text),
+            (Some(_), _) => Part::Other,
+        })
+    }
+}
+
+/// The keys of a part that the rules read.
+enum PartField {
+    Type,
+    Text,
+    Other,
+}
+
+struct PartKey<'s>(&'s mut Stats);
+
+impl<'de> DeserializeSeed<'de> for PartKey<'_> {
+    type Value = PartField;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<PartField, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for PartKey<'_> {
+    type Value = PartField;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<PartField, E> {
+        self.0.string(key);
+        self.0.len += 1;
+        Ok(match key {
+            "type" => PartField::Type,
+            "text" => PartField::Text,
+            _ => PartField::Other,
+        })
+    }
+}
+
+/// A value whose text the rules need when it is a string; any other value is measured
+/// and gives `None`.
+struct Capture<'s>(&'s mut Stats);
+
+impl<'de> DeserializeSeed<'de> for Capture<'_> {
+    type Value = Option<String>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Capture<'_> {
+    type Value = Option<String>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        self.0.string(v);
+        Ok(Some(v.to_owned()))
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        self.0.len += if v { 4 } else { 5 };
+        Ok(None)
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        self.0.number(v);
+        Ok(None)
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        self.0.number(v);
+        Ok(None)
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        self.0.number(v);
+        Ok(None)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        self.0.len += 4;
+        Ok(None)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        ValueVisitor {
+            stats: self.0,
+            track_items: false,
+        }
+        .visit_seq(seq)?;
+        Ok(None)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        ValueVisitor {
+            stats: self.0,
+            track_items: false,
+        }
+        .visit_map(map)?;
+        Ok(None)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,6 +596,33 @@ mod tests {
         );
     }
 
+    #[test]
+    fn parts_need_objects_with_a_string_type_and_give_the_text_of_text_parts() {
+        let shape = measure_parts(
+            r#"[{"type": "step-start"}, {"text": "a", "type": "text"}, {"type": "reasoning", "text": "no"}, {"type": "text", "text": "b\n"}]"#,
+            true,
+        )
+        .expect("json");
+        assert!(shape.is_array);
+        assert_eq!(shape.first_bad_part, None);
+        assert_eq!(shape.text.as_deref(), Some("a\n\nb\n"));
+        for (bad, index) in [
+            (r#"[{"type": "text"}, 1]"#, 1),
+            (r#"[{"type": 1}]"#, 0),
+            (r#"[{"text": "x"}]"#, 0),
+            (r#"[[{"type": "text"}]]"#, 0),
+            (r#"[{"type": "a"}, {"type": null}]"#, 1),
+        ] {
+            assert_eq!(measure_parts(bad, false).expect("json").first_bad_part, Some(index), "{bad}");
+        }
+        assert!(!measure_parts(r#"{"type": "text"}"#, false).expect("json").is_array);
+        assert!(!measure_parts("\"x\"", false).expect("json").is_array);
+        assert!(measure_parts(r#"[{"type": "t\u0000"}]"#, false).expect("json").has_nul);
+        assert!(measure_parts(r#"[{"type": "t", "k": ["\u0000"]}]"#, false).expect("json").has_nul);
+        assert_eq!(measure_parts("[]", true).expect("json").text.as_deref(), Some(""));
+        assert!(measure_parts("[{\"type\": \"text\"}] x", false).is_err());
+    }
+
     fn arbitrary_json() -> impl Strategy<Value = Value> {
         let leaf = prop_oneof![
             Just(Value::Null),
@@ -300,6 +650,15 @@ mod tests {
             let pretty = serde_json::to_string_pretty(&value).expect("serializable");
             prop_assert_eq!(measure(&text).expect("json").compact_len, text.len());
             prop_assert_eq!(measure(&pretty).expect("json").compact_len, text.len());
+        }
+
+        #[test]
+        fn the_compact_length_of_parts_matches_serde_json(value in arbitrary_json()) {
+            let parts = Value::Array(vec![json!({"type": "data-x", "data": value.clone()}), value]);
+            let text = compact(&parts);
+            let pretty = serde_json::to_string_pretty(&parts).expect("serializable");
+            prop_assert_eq!(measure_parts(&text, false).expect("json").compact_len, text.len());
+            prop_assert_eq!(measure_parts(&pretty, true).expect("json").compact_len, text.len());
         }
 
         #[test]

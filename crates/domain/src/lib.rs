@@ -30,7 +30,9 @@ mod values;
 
 pub use error::{DomainError, Resource, StoreError};
 pub use ids::{MessageId, ThreadId, UserId};
-pub use message::{DeleteScope, Message, MessagePatch, NewMessage, ParentChoice, PathMessage};
+pub use message::{
+    DeleteScope, Message, MessagePatch, NewMessage, ParentChoice, PathMessage, text_and_parts,
+};
 pub use page::{
     CursorError, MessageKey, MessageListQuery, MessageView, Page, PageLimit, PathPage, PathQuery,
     PathTarget, SortOrder, ThreadKey, ThreadListQuery,
@@ -39,10 +41,13 @@ pub use ports::{MessageRepository, SearchRepository, ThreadRepository};
 #[cfg(any(test, feature = "mock"))]
 pub use ports::{MockMessageRepository, MockSearchRepository, MockThreadRepository};
 pub use search::{SearchHit, SearchKey, SearchQuery, SearchRequest, SearchTerm};
-pub use services::{Created, IfMatch, MessageService, SearchService, ThreadService};
+pub use services::{Created, IfMatch, MessageService, SearchService, ThreadService, Upsert};
 #[cfg(any(test, feature = "mock"))]
 pub use session::MockSessionStore;
 pub use session::{AuthMethod, Principal, SessionRecord, SessionStore};
 pub use thread::{ArchivedFilter, NewFork, NewThread, Thread, ThreadFilter, ThreadPatch};
 pub use time::Timestamp;
-pub use values::{Limits, MessageContent, Metadata, Role, Sources, ThreadTitle, Version};
+pub use values::{
+    Feedback, FeedbackInput, Limits, MessageContent, MessageParts, MessageStatus, Metadata, Rating,
+    Role, Sources, StreamId, ThreadTitle, Version,
+};

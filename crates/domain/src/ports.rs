@@ -7,7 +7,7 @@
 use async_trait::async_trait;
 
 use crate::{
-    DeleteScope, Message, MessageId, MessageListQuery, MessagePatch, ParentChoice, PathPage,
+    DeleteScope, Feedback, Message, MessageId, MessageListQuery, MessagePatch, ParentChoice, PathPage,
     PathQuery, SearchHit, SearchRequest, StoreError, Thread, ThreadId, ThreadListQuery,
     ThreadPatch, Timestamp, UserId, Version,
 };
@@ -61,7 +61,7 @@ pub trait ThreadRepository: Send + Sync {
     /// Creates `fork` (a new thread of `user`, stored with the given id, title, metadata
     /// and timestamps) holding copies of the path from the root to `message` of the user's
     /// thread `source`, in one transaction. Copies get new ids and keep role, content,
-    /// sources, metadata and `created_at`; each copy's parent is the previous copy. The
+    /// parts, status, sources, metadata and `created_at` (not feedback); each copy's parent is the previous copy. The
     /// stored fork's `message_count`, `last_message_at` and `active_leaf_id` (the last
     /// copy) follow from the copies; it is returned as stored.
     ///
@@ -163,7 +163,9 @@ pub trait MessageRepository: Send + Sync {
         query: PathQuery,
     ) -> Result<PathPage, StoreError>;
 
-    /// Applies the patch to the message, sets its `updated_at = now` and grows its version;
+    /// Applies the patch to the message (parts that [`crate::MessageParts::is_derived`]
+    /// MAY be stored as "derived from the content" and rebuilt from it when read), sets
+    /// its `updated_at = now` and grows its version;
     /// in the same transaction sets the thread's `updated_at = now` and grows the thread's
     /// version. `expected` works as in [`ThreadRepository::update_thread`].
     ///
@@ -175,6 +177,20 @@ pub trait MessageRepository: Send + Sync {
         id: MessageId,
         patch: MessagePatch,
         expected: Option<Vec<Version>>,
+        now: Timestamp,
+    ) -> Result<Message, StoreError>;
+
+    /// Sets (`Some`) or removes (`None`) the user's feedback on the message and grows the
+    /// message's version (its representation changed), without moving its `updated_at`
+    /// or touching its thread. Returns the message as stored.
+    ///
+    /// Errors: `NotFound`.
+    async fn set_feedback(
+        &self,
+        user: &UserId,
+        thread: ThreadId,
+        id: MessageId,
+        feedback: Option<Feedback>,
         now: Timestamp,
     ) -> Result<Message, StoreError>;
 

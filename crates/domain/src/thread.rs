@@ -1,4 +1,4 @@
-use crate::{MessageId, Metadata, ThreadId, ThreadTitle, Timestamp, UserId, Version};
+use crate::{MessageId, Metadata, StreamId, ThreadId, ThreadTitle, Timestamp, UserId, Version};
 
 /// A conversation owned by one user.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,6 +28,8 @@ pub struct Thread {
     /// The message the user is looking at: its path from the root is the conversation.
     /// `None` for an empty thread, or after the user chose "the newest root".
     pub active_leaf_id: Option<MessageId>,
+    /// The id of the reply stream in flight, where an app keeps it for resumable streams.
+    pub active_stream_id: Option<StreamId>,
 }
 
 impl Thread {
@@ -68,6 +70,8 @@ pub struct ThreadPatch {
     /// Switch the active leaf: `Some(Some(id))` to a message of the thread (exactly, no
     /// descent), `Some(None)` to "the path through the newest root".
     pub active_leaf: Option<Option<MessageId>>,
+    /// Set (`Some(Some(id))`) or clear (`Some(None)`) the id of the reply stream in flight.
+    pub active_stream: Option<Option<StreamId>>,
 }
 
 impl ThreadPatch {
@@ -78,13 +82,14 @@ impl ThreadPatch {
             && self.archived.is_none()
             && self.pinned.is_none()
             && self.active_leaf.is_none()
+            && self.active_stream.is_none()
     }
 
-    /// True unless the patch only switches the active leaf. Any other patch (an empty one
-    /// included, which still counts as a write) moves `updated_at`; switching the active
-    /// leaf alone does not, so the thread keeps its place in the list.
+    /// True unless the patch only switches the active leaf or sets the active stream id.
+    /// Any other patch (an empty one included, which still counts as a write) moves
+    /// `updated_at`; those two alone do not, so the thread keeps its place in the list.
     pub fn bumps_updated_at(&self) -> bool {
-        self.active_leaf.is_none()
+        (self.active_leaf.is_none() && self.active_stream.is_none())
             || self.title.is_some()
             || self.metadata.is_some()
             || self.archived.is_some()

@@ -4,8 +4,8 @@ use std::str::FromStr;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::DomainError;
 use crate::json;
+use crate::{DomainError, Timestamp};
 
 /// Limits that operators may configure. Everything else in API.md is fixed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -283,6 +283,317 @@ impl PartialEq for Sources {
     }
 }
 
+/// A message's parts, as the Vercel AI SDK's `UIMessage` has them: a JSON array of JSON
+/// objects, each with a string `type` (`text`, `reasoning`, `tool-*`, `source-url`, `file`,
+/// `data-*`, ... and types that do not exist yet), at most [`Limits::max_content_bytes`]
+/// serialized, no U+0000 anywhere. Stored and returned verbatim, kept as JSON text like
+/// [`Sources`] and checked in one streaming pass that builds no tree.
+///
+/// A message whose client sent only `content` has the parts derived from it
+/// ([`MessageParts::from_content`]); such parts say nothing the content does not, and an
+/// adapter may store them as "derived" rather than as JSON ([`MessageParts::is_derived`]).
+#[derive(Debug, Clone)]
+pub struct MessageParts {
+    raw: Box<RawValue>,
+    derived: bool,
+}
+
+impl MessageParts {
+    /// Accepts an array of objects that each have a string `type`, within the content
+    /// limit.
+    pub fn parse(value: Value, limits: &Limits) -> Result<Self, DomainError> {
+        let raw = to_raw("parts", &value)?;
+        Self::check(&raw, limits.max_content_bytes)?;
+        Ok(Self {
+            raw,
+            derived: false,
+        })
+    }
+
+    /// Accepts stored JSON text under the rules of [`MessageParts::parse`] (without a size
+    /// limit: the limit may have been lowered since it was stored).
+    pub fn from_json(raw: &RawValue) -> Result<Self, DomainError> {
+        Self::check(raw, usize::MAX)?;
+        Ok(Self {
+            raw: raw.to_owned(),
+            derived: false,
+        })
+    }
+
+    /// The parts of a message that has only `content`: one `text` part holding it, or none
+    /// for `""`.
+    pub fn from_content(content: &MessageContent) -> Self {
+        let raw = if content.as_str().is_empty() {
+            constant("[]")
+        } else {
+            let part = serde_json::json!([{"type": "text", "text": content.as_str()}]);
+            match serde_json::value::to_raw_value(&part) {
+                Ok(raw) => raw,
+                Err(_) => unreachable!("a string serializes"),
+            }
+        };
+        Self { raw, derived: true }
+    }
+
+    /// The rules, on JSON text.
+    fn check(raw: &RawValue, max_bytes: usize) -> Result<(), DomainError> {
+        let shape = json::measure_parts(raw.get(), false)
+            .map_err(|e| DomainError::invalid("parts", e.to_string()))?;
+        Self::check_shape(&shape, max_bytes)
+    }
+
+    fn check_shape(shape: &json::PartsShape, max_bytes: usize) -> Result<(), DomainError> {
+        if !shape.is_array {
+            return Err(DomainError::invalid(
+                "parts",
+                "must be an array of objects, each with a string `type`",
+            ));
+        }
+        if let Some(i) = shape.first_bad_part {
+            return Err(DomainError::invalid(
+                "parts",
+                format!("item {i} must be an object with a string `type`"),
+            ));
+        }
+        if shape.has_nul {
+            return Err(DomainError::invalid("parts", "must not contain U+0000"));
+        }
+        if shape.compact_len > max_bytes {
+            return Err(DomainError::invalid(
+                "parts",
+                format!("must be at most {max_bytes} bytes when serialized as JSON"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The `text` of the `text` parts, in order, joined with `"\n\n"`: the `content` of a
+    /// message whose client sent only `parts`.
+    pub fn text(&self, limits: &Limits) -> Result<MessageContent, DomainError> {
+        let shape = json::measure_parts(self.raw.get(), true)
+            .map_err(|e| DomainError::invalid("parts", e.to_string()))?;
+        MessageContent::parse(shape.text.unwrap_or_default(), limits)
+            .map_err(|e| DomainError::invalid("parts", reason_of(e)))
+    }
+
+    /// Whether these parts were derived from the content ([`MessageParts::from_content`]).
+    pub fn is_derived(&self) -> bool {
+        self.derived
+    }
+
+    /// The parts as JSON text (see [`Sources::as_raw`]).
+    pub fn as_raw(&self) -> &RawValue {
+        &self.raw
+    }
+
+    /// Consumes the value, returning its JSON text.
+    pub fn into_raw(self) -> Box<RawValue> {
+        self.raw
+    }
+
+    /// The parts, parsed (on each call).
+    pub fn items(&self) -> Vec<Value> {
+        match serde_json::from_str(self.raw.get()) {
+            Ok(Value::Array(items)) => items,
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// The reason of an [`DomainError::Invalid`], or the error's text.
+fn reason_of(err: DomainError) -> String {
+    match err {
+        DomainError::Invalid { reason, .. } => reason,
+        other => other.to_string(),
+    }
+}
+
+impl PartialEq for MessageParts {
+    /// Same meaning: whitespace and key order do not count, nor whether the parts were
+    /// derived.
+    fn eq(&self, other: &Self) -> bool {
+        same_json(&self.raw, &other.raw)
+    }
+}
+
+/// Where a message's reply stands: `complete` (the default), `streaming` (saved while it
+/// grows), `aborted` (stopped by the user) or `error` (the model failed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum MessageStatus {
+    /// Finished.
+    #[default]
+    Complete,
+    /// Still being written; saved again as it grows.
+    Streaming,
+    /// Stopped before it finished; what was written is kept.
+    Aborted,
+    /// The model or a tool failed.
+    Error,
+}
+
+impl MessageStatus {
+    /// The wire and storage spelling.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Complete => "complete",
+            Self::Streaming => "streaming",
+            Self::Aborted => "aborted",
+            Self::Error => "error",
+        }
+    }
+
+    /// Parses the wire spelling.
+    pub fn parse(input: &str) -> Result<Self, DomainError> {
+        match input {
+            "complete" => Ok(Self::Complete),
+            "streaming" => Ok(Self::Streaming),
+            "aborted" => Ok(Self::Aborted),
+            "error" => Ok(Self::Error),
+            _ => Err(DomainError::invalid(
+                "status",
+                "must be one of complete, streaming, aborted, error",
+            )),
+        }
+    }
+}
+
+/// The id of the reply stream in flight in a thread (for the AI SDK's resumable streams):
+/// 1 to 128 characters of `[A-Za-z0-9._-]`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct StreamId(String);
+
+impl StreamId {
+    /// Longest id, in characters.
+    pub const MAX_CHARS: usize = 128;
+
+    /// Checks length and alphabet.
+    pub fn parse(input: impl Into<String>) -> Result<Self, DomainError> {
+        let input = input.into();
+        let allowed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-');
+        if input.is_empty() || input.len() > Self::MAX_CHARS || !input.bytes().all(allowed) {
+            return Err(DomainError::invalid(
+                "active_stream_id",
+                "must be 1 to 128 characters of A-Z, a-z, 0-9, `.`, `_` and `-`",
+            ));
+        }
+        Ok(Self(input))
+    }
+
+    /// The id.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Consumes the value, returning the text.
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+/// A user's rating of a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Rating {
+    /// Thumbs up.
+    Up,
+    /// Thumbs down.
+    Down,
+}
+
+impl Rating {
+    /// The wire and storage spelling.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Up => "up",
+            Self::Down => "down",
+        }
+    }
+
+    /// Parses the wire spelling.
+    pub fn parse(input: &str) -> Result<Self, DomainError> {
+        match input {
+            "up" => Ok(Self::Up),
+            "down" => Ok(Self::Down),
+            _ => Err(DomainError::invalid("rating", "must be up or down")),
+        }
+    }
+}
+
+/// A user's feedback on a message, as a client gives it: a rating, an optional comment
+/// (at most 2000 characters) and up to 16 tags of 1 to 64 characters each; no U+0000.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedbackInput {
+    rating: Rating,
+    comment: Option<String>,
+    tags: Vec<String>,
+}
+
+impl FeedbackInput {
+    /// Longest comment, in Unicode scalar values.
+    pub const MAX_COMMENT_CHARS: usize = 2000;
+    /// Most tags.
+    pub const MAX_TAGS: usize = 16;
+    /// Longest tag, in Unicode scalar values.
+    pub const MAX_TAG_CHARS: usize = 64;
+
+    /// Checks the comment and the tags.
+    pub fn parse(
+        rating: Rating,
+        comment: Option<String>,
+        tags: Vec<String>,
+    ) -> Result<Self, DomainError> {
+        if let Some(comment) = &comment {
+            reject_nul("comment", comment)?;
+            if comment.chars().count() > Self::MAX_COMMENT_CHARS {
+                return Err(DomainError::invalid(
+                    "comment",
+                    "must be at most 2000 characters",
+                ));
+            }
+        }
+        if tags.len() > Self::MAX_TAGS {
+            return Err(DomainError::invalid("tags", "must hold at most 16 tags"));
+        }
+        for (i, tag) in tags.iter().enumerate() {
+            reject_nul(&format!("tags[{i}]"), tag)?;
+            let chars = tag.chars().count();
+            if chars == 0 || chars > Self::MAX_TAG_CHARS {
+                return Err(DomainError::invalid(
+                    format!("tags[{i}]"),
+                    "must be 1 to 64 characters",
+                ));
+            }
+        }
+        Ok(Self {
+            rating,
+            comment,
+            tags,
+        })
+    }
+
+    /// The feedback as stored at `at`.
+    pub fn at(self, at: Timestamp) -> Feedback {
+        Feedback {
+            rating: self.rating,
+            comment: self.comment,
+            tags: self.tags,
+            updated_at: at,
+        }
+    }
+}
+
+/// A user's feedback on a message, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Feedback {
+    /// Up or down.
+    pub rating: Rating,
+    /// What the user wrote, if anything.
+    pub comment: Option<String>,
+    /// Labels the user picked (`[]` when none).
+    pub tags: Vec<String>,
+    /// When it was last given.
+    pub updated_at: Timestamp,
+}
+
 /// Free-form client data: a JSON object, at most 16 KiB serialized, no U+0000 anywhere.
 /// Kept as JSON text, like [`Sources`].
 #[derive(Debug, Clone)]
@@ -535,6 +846,119 @@ mod tests {
         // PostgreSQL's spaces do not count.
         assert!(Sources::from_json(&raw(&format!(r#"[ {{ "k" : "{fits}" }} ]"#))).is_ok());
         assert!(Sources::from_json(&raw(&format!(r#"[{{"k":"{over}"}}]"#))).is_err());
+    }
+
+    #[test]
+    fn parts_are_objects_with_a_string_type_within_the_content_limit() {
+        let limits = Limits {
+            max_content_bytes: 64,
+        };
+        for bad in [
+            json!({}),
+            json!("text"),
+            json!([1]),
+            json!([{"text": "no type"}]),
+            json!([{"type": 3}]),
+            json!([{"type": "text", "text": "a\u{0}"}]),
+            json!([{"type": "text", "text": "x".repeat(64)}]),
+        ] {
+            let err = MessageParts::parse(bad.clone(), &limits).expect_err("invalid");
+            assert!(
+                matches!(&err, DomainError::Invalid { field, .. } if field == "parts"),
+                "{bad}: {err:?}"
+            );
+        }
+        let future = json!([{"type": "data-weather", "data": {"c": 21}}, {"type": "x-new"}]);
+        let parts = MessageParts::parse(future.clone(), &limits).expect("any type");
+        assert_eq!(parts.items(), future.as_array().cloned().expect("array"));
+        assert!(!parts.is_derived());
+        assert_eq!(parts.text(&limits).expect("text").as_str(), "");
+    }
+
+    #[test]
+    fn content_and_parts_default_from_each_other() {
+        let limits = Limits::default();
+        let content = |s: &str| MessageContent::parse(s, &limits).expect("valid");
+        let parts = |v: Value| MessageParts::parse(v, &limits).expect("valid");
+
+        let (c, p) = crate::text_and_parts(Some(content("hi")), None, &limits)
+            .expect("ok")
+            .expect("some");
+        assert_eq!(c.as_str(), "hi");
+        assert_eq!(p.items(), [json!({"type": "text", "text": "hi"})]);
+        assert!(p.is_derived());
+        let (_, p) = crate::text_and_parts(Some(content("")), None, &limits)
+            .expect("ok")
+            .expect("some");
+        assert!(p.items().is_empty());
+
+        let given = json!([
+            {"type": "reasoning", "text": "think"},
+            {"type": "text", "text": "a"},
+            {"type": "tool-x", "state": "output-available"},
+            {"type": "text", "text": "b"}
+        ]);
+        let (c, p) = crate::text_and_parts(None, Some(parts(given.clone())), &limits)
+            .expect("ok")
+            .expect("some");
+        assert_eq!(c.as_str(), "a\n\nb");
+        assert_eq!(p, parts(given.clone()));
+
+        let (c, p) = crate::text_and_parts(Some(content("own")), Some(parts(given)), &limits)
+            .expect("ok")
+            .expect("some");
+        assert_eq!(c.as_str(), "own");
+        assert!(!p.is_derived());
+        assert!(
+            crate::text_and_parts(None, None, &limits)
+                .expect("ok")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn stored_parts_are_held_to_the_rules_but_not_to_a_lowered_limit() {
+        assert!(MessageParts::from_json(&raw(r#"[{"type": "text", "text": "long"}]"#)).is_ok());
+        for bad in ["{}", "[1]", r#"[{"t": 1}]"#, r#"[{"type": "\u0000"}]"#] {
+            assert!(MessageParts::from_json(&raw(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn statuses_stream_ids_and_ratings_parse_only_their_spellings() {
+        for name in ["complete", "streaming", "aborted", "error"] {
+            assert_eq!(MessageStatus::parse(name).expect("valid").as_str(), name);
+        }
+        assert!(MessageStatus::parse("done").is_err());
+        assert_eq!(MessageStatus::default(), MessageStatus::Complete);
+        for ok in ["a", "run_1.2-x", &"z".repeat(128)] {
+            assert_eq!(StreamId::parse(ok).expect("valid").as_str(), ok);
+        }
+        for bad in ["", "a b", "ä", "a/b", &"z".repeat(129)] {
+            assert!(StreamId::parse(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(Rating::parse("up").expect("valid"), Rating::Up);
+        assert!(Rating::parse("Up").is_err());
+    }
+
+    #[test]
+    fn feedback_limits_comment_and_tags() {
+        let ok = FeedbackInput::parse(Rating::Up, Some("é".repeat(2000)), vec!["t".repeat(64); 16]);
+        assert!(ok.is_ok());
+        let cases = [
+            (Some("é".repeat(2001)), vec![], "comment"),
+            (Some("a\u{0}".into()), vec![], "comment"),
+            (None, vec!["t".into(); 17], "tags"),
+            (None, vec![String::new()], "tags[0]"),
+            (None, vec!["a".into(), "t".repeat(65)], "tags[1]"),
+        ];
+        for (comment, tags, field) in cases {
+            let err = FeedbackInput::parse(Rating::Down, comment, tags).expect_err("invalid");
+            assert!(
+                matches!(&err, DomainError::Invalid { field: f, .. } if f == field),
+                "{err:?}"
+            );
+        }
     }
 
     #[test]

@@ -3,9 +3,10 @@ use std::sync::Arc;
 
 use crate::page::{CursorError, CursorScope, PathPosition};
 use crate::{
-    Created, DeleteScope, DomainError, IfMatch, Message, MessageId, MessageKey, MessageListQuery,
-    MessagePatch, MessageRepository, NewMessage, Page, PageLimit, ParentChoice, PathMessage,
-    PathQuery, PathTarget, Resource, SortOrder, StoreError, ThreadId, Timestamp, UserId, Version,
+    Created, DeleteScope, DomainError, Feedback, FeedbackInput, IfMatch, Message, MessageId,
+    MessageKey, MessageListQuery, MessagePatch, MessageRepository, NewMessage, Page, PageLimit,
+    ParentChoice, PathMessage, PathQuery, PathTarget, Resource, SortOrder, StoreError, ThreadId,
+    Timestamp, Upsert, UserId, Version,
 };
 
 /// Use cases on messages. Cheap to clone.
@@ -56,6 +57,9 @@ fn in_thread(message: Message, thread: ThreadId) -> Result<Message, DomainError>
 impl MessageService {
     /// Most messages one batch may append.
     pub const MAX_BATCH: usize = 100;
+
+    /// How often a `PUT` that raced with another write of the same message looks again.
+    const PUT_ATTEMPTS: usize = 8;
 
     /// A service over the given repository.
     pub fn new(repo: Arc<dyn MessageRepository>) -> Self {
@@ -158,8 +162,11 @@ impl MessageService {
                     parent_id,
                     role: m.role,
                     content: m.content.clone(),
+                    parts: m.parts.clone(),
+                    status: m.status,
                     sources: m.sources.clone(),
                     metadata: m.metadata.clone(),
+                    feedback: None,
                     created_at: at,
                     updated_at: at,
                     version: Version::new(at.as_micros()),
@@ -377,6 +384,137 @@ impl MessageService {
         in_thread(message, thread)
     }
 
+    /// Creates the message with this id, or replaces its content, parts, sources,
+    /// metadata and status (`PUT`): the one call a streaming route handler needs.
+    ///
+    /// Creating follows every rule of [`MessageService::append`] (parent, active leaf,
+    /// counters). Replacing keeps the message's place (role, parent, `created_at`; the
+    /// active leaf does not move) and bumps its `updated_at` and its thread's. `If-Match`
+    /// is checked against the stored message; when the id does not exist yet any
+    /// precondition fails. Writes that race (two `PUT`s of a new id, a `PUT` and a delete)
+    /// are settled by looking again: the outcome is as if they ran one after the other.
+    ///
+    /// Errors: `NotFound` (thread), `MessageConflict` (another role, or a `parent_id`
+    /// other than the stored one), `IdConflict` (the id is used in another thread or by
+    /// another user), `PreconditionFailed`, `UnknownMessage` (a new message's parent).
+    pub async fn put(
+        &self,
+        user: &UserId,
+        thread: ThreadId,
+        id: MessageId,
+        message: NewMessage,
+        if_match: IfMatch,
+    ) -> Result<Upsert<Message>, DomainError> {
+        let message = NewMessage {
+            id: Some(id),
+            ..message
+        };
+        for _ in 0..Self::PUT_ATTEMPTS {
+            let stored = match self.repo.get_message(user, thread, id).await {
+                Ok(stored) => in_thread(stored, thread)?,
+                Err(StoreError::NotFound) => {
+                    if if_match != IfMatch::Any {
+                        return Err(self.precondition_on_missing(user, thread).await);
+                    }
+                    match self.append(user, thread, message.clone()).await {
+                        Ok(created) if !created.replayed => {
+                            return Ok(Upsert::Created(created.value));
+                        }
+                        // Created meanwhile by an identical request.
+                        Ok(created) => return Ok(Upsert::Replaced(created.value)),
+                        // Created meanwhile, with another body: replace it.
+                        Err(DomainError::IdempotencyConflict) => continue,
+                        Err(other) => return Err(other),
+                    }
+                }
+                Err(other) => return Err(thread_not_found(other)),
+            };
+            if stored.role != message.role || !message.parent.matches(stored.parent_id) {
+                return Err(DomainError::MessageConflict);
+            }
+            if let IfMatch::OneOf(versions) = &if_match
+                && !versions.contains(&stored.version)
+            {
+                return Err(DomainError::PreconditionFailed);
+            }
+            match self
+                .repo
+                .update_message(
+                    user,
+                    thread,
+                    id,
+                    MessagePatch::replacing_with(&message),
+                    Some(vec![stored.version]),
+                    Timestamp::now(),
+                )
+                .await
+            {
+                Ok(replaced) => return Ok(Upsert::Replaced(in_thread(replaced, thread)?)),
+                // Changed since it was read: a client precondition no longer holds;
+                // without one, look again.
+                Err(StoreError::VersionMismatch) if matches!(if_match, IfMatch::OneOf(_)) => {
+                    return Err(DomainError::PreconditionFailed);
+                }
+                // Changed or deleted since it was read: look again.
+                Err(StoreError::VersionMismatch | StoreError::NotFound) => continue,
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(DomainError::Unexpected(
+            "a PUT kept racing with other writes of the same message".into(),
+        ))
+    }
+
+    /// The error of a precondition on a message that does not exist: `NotFound` for a
+    /// missing thread, else `PreconditionFailed`.
+    async fn precondition_on_missing(&self, user: &UserId, thread: ThreadId) -> DomainError {
+        let probe = MessageListQuery {
+            order: SortOrder::Asc,
+            after: None,
+            limit: 1,
+        };
+        match self.repo.list_messages(user, thread, probe).await {
+            Ok(_) => DomainError::PreconditionFailed,
+            Err(err) => thread_not_found(err),
+        }
+    }
+
+    /// Sets the user's feedback on a message (replacing any earlier one); the message's
+    /// `updated_at` and its thread's do not move. Errors: `NotFound` (message).
+    pub async fn set_feedback(
+        &self,
+        user: &UserId,
+        thread: ThreadId,
+        id: MessageId,
+        feedback: FeedbackInput,
+    ) -> Result<Feedback, DomainError> {
+        let now = Timestamp::now();
+        let message = self
+            .repo
+            .set_feedback(user, thread, id, Some(feedback.at(now)), now)
+            .await
+            .map_err(message_not_found)?;
+        in_thread(message, thread)?
+            .feedback
+            .ok_or_else(|| DomainError::Unexpected("feedback was not stored".into()))
+    }
+
+    /// Removes the user's feedback on a message (nothing to remove is fine).
+    /// Errors: `NotFound` (message).
+    pub async fn clear_feedback(
+        &self,
+        user: &UserId,
+        thread: ThreadId,
+        id: MessageId,
+    ) -> Result<(), DomainError> {
+        let message = self
+            .repo
+            .set_feedback(user, thread, id, None, Timestamp::now())
+            .await
+            .map_err(message_not_found)?;
+        in_thread(message, thread).map(drop)
+    }
+
     /// Deletes a message (alone, its children moving up to its parent; or with its whole
     /// subtree); the thread's counters and active leaf are recomputed. Errors: `NotFound`.
     pub async fn delete(
@@ -396,7 +534,10 @@ impl MessageService {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Limits, MessageContent, Metadata, MockMessageRepository, PathPage, Role, Sources};
+    use crate::{
+        Limits, MessageContent, MessageParts, MessageStatus, Metadata, MockMessageRepository,
+        PathPage, Role, Sources,
+    };
     use serde_json::json;
 
     fn alice() -> UserId {
@@ -404,10 +545,13 @@ mod tests {
     }
 
     fn request(id: Option<MessageId>, text: &str) -> NewMessage {
+        let content = MessageContent::parse(text, &Limits::default()).expect("valid");
         NewMessage {
             id,
             role: Role::User,
-            content: MessageContent::parse(text, &Limits::default()).expect("valid"),
+            parts: MessageParts::from_content(&content),
+            content,
+            status: MessageStatus::Complete,
             sources: Sources::default(),
             metadata: Metadata::default(),
             parent: ParentChoice::Omitted,
@@ -422,8 +566,13 @@ mod tests {
             parent_id: None,
             role: Role::User,
             content: MessageContent::parse(text, &Limits::default()).expect("valid"),
+            parts: MessageParts::from_content(
+                &MessageContent::parse(text, &Limits::default()).expect("valid"),
+            ),
+            status: MessageStatus::Complete,
             sources: Sources::default(),
             metadata: Metadata::default(),
+            feedback: None,
             created_at: now,
             updated_at: now,
             version: Version::new(now.as_micros()),
@@ -1408,5 +1557,279 @@ mod tests {
                 .await
                 .expect("deleted");
         }
+    }
+
+    fn assistant(text: &str) -> NewMessage {
+        NewMessage {
+            role: Role::Assistant,
+            ..request(None, text)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_put_of_a_new_id_appends_it_with_that_id() {
+        let (thread, id) = (ThreadId::generate(), MessageId::generate());
+        let mut repo = MockMessageRepository::new();
+        repo.expect_get_message()
+            .times(1)
+            .returning(|_, _, _| Err(StoreError::NotFound));
+        repo.expect_append_messages()
+            .withf(move |_, t, parent, msgs, _| {
+                *t == thread
+                    && *parent == ParentChoice::Omitted
+                    && msgs.len() == 1
+                    && msgs[0].id == id
+                    && msgs[0].role == Role::Assistant
+            })
+            .times(1)
+            .returning(|_, _, _, msgs, _| Ok(msgs));
+        let put = service(repo)
+            .put(&alice(), thread, id, assistant("partial"), IfMatch::Any)
+            .await
+            .expect("created");
+        assert!(matches!(put, Upsert::Created(m) if m.id == id));
+    }
+
+    #[tokio::test]
+    async fn a_put_of_an_existing_message_replaces_it_under_its_current_version() {
+        let (thread, id) = (ThreadId::generate(), MessageId::generate());
+        let mut stored = as_stored(thread, id, "old");
+        stored.role = Role::Assistant;
+        let version = stored.version;
+        let mut repo = MockMessageRepository::new();
+        let current = stored.clone();
+        repo.expect_get_message()
+            .returning(move |_, _, _| Ok(current.clone()));
+        repo.expect_update_message()
+            .withf(move |_, t, m, patch, expected, _| {
+                *t == thread
+                    && *m == id
+                    && expected.as_deref() == Some(&[version][..])
+                    && patch.status == Some(MessageStatus::Streaming)
+                    && patch.sources == Some(Sources::default())
+                    && patch
+                        .text
+                        .as_ref()
+                        .is_some_and(|(content, _)| content.as_str() == "longer")
+            })
+            .times(1)
+            .returning(move |_, _, _, _, _, _| Ok(stored.clone()));
+        let mut reply = assistant("longer");
+        reply.status = MessageStatus::Streaming;
+        let put = service(repo)
+            .put(&alice(), thread, id, reply, IfMatch::Any)
+            .await
+            .expect("replaced");
+        assert!(matches!(put, Upsert::Replaced(_)));
+    }
+
+    #[tokio::test]
+    async fn a_put_that_changes_role_or_parent_is_a_message_conflict_and_writes_nothing() {
+        let (thread, id, parent) = (
+            ThreadId::generate(),
+            MessageId::generate(),
+            MessageId::generate(),
+        );
+        let mut stored = as_stored(thread, id, "x");
+        stored.role = Role::Assistant;
+        stored.parent_id = Some(parent);
+        let other_parent = NewMessage {
+            parent: ParentChoice::Message(MessageId::generate()),
+            ..assistant("y")
+        };
+        let as_root = NewMessage {
+            parent: ParentChoice::Root,
+            ..assistant("y")
+        };
+        for request in [request(None, "y"), other_parent, as_root] {
+            let mut repo = MockMessageRepository::new();
+            let current = stored.clone();
+            repo.expect_get_message()
+                .returning(move |_, _, _| Ok(current.clone()));
+            repo.expect_update_message().never();
+            let err = service(repo)
+                .put(&alice(), thread, id, request, IfMatch::Any)
+                .await
+                .expect_err("conflict");
+            assert!(matches!(err, DomainError::MessageConflict), "{err:?}");
+        }
+        // The same parent named, or none named, is no conflict.
+        let same = NewMessage {
+            parent: ParentChoice::Message(parent),
+            ..assistant("y")
+        };
+        let mut repo = MockMessageRepository::new();
+        let current = stored.clone();
+        repo.expect_get_message()
+            .returning(move |_, _, _| Ok(current.clone()));
+        repo.expect_update_message()
+            .times(1)
+            .returning(move |_, _, _, _, _, _| Ok(stored.clone()));
+        service(repo)
+            .put(&alice(), thread, id, same, IfMatch::Any)
+            .await
+            .expect("replaced");
+    }
+
+    #[tokio::test]
+    async fn a_put_with_a_stale_or_any_if_match_on_a_missing_message_fails_the_precondition() {
+        let (thread, id) = (ThreadId::generate(), MessageId::generate());
+        let mut stored = as_stored(thread, id, "x");
+        stored.role = Role::Assistant;
+        let mut repo = MockMessageRepository::new();
+        repo.expect_get_message()
+            .returning(move |_, _, _| Ok(stored.clone()));
+        repo.expect_update_message().never();
+        let err = service(repo)
+            .put(
+                &alice(),
+                thread,
+                id,
+                assistant("y"),
+                IfMatch::OneOf(vec![Version::new(1)]),
+            )
+            .await
+            .expect_err("412");
+        assert!(matches!(err, DomainError::PreconditionFailed));
+
+        for (thread_exists, if_match) in [
+            (true, IfMatch::Exists),
+            (true, IfMatch::OneOf(vec![Version::new(1)])),
+            (false, IfMatch::Exists),
+        ] {
+            let mut repo = MockMessageRepository::new();
+            repo.expect_get_message()
+                .returning(|_, _, _| Err(StoreError::NotFound));
+            repo.expect_append_messages().never();
+            repo.expect_list_messages().returning(move |_, _, _| {
+                if thread_exists {
+                    Ok(Vec::new())
+                } else {
+                    Err(StoreError::NotFound)
+                }
+            });
+            let err = service(repo)
+                .put(&alice(), thread, id, assistant("y"), if_match)
+                .await
+                .expect_err("refused");
+            if thread_exists {
+                assert!(matches!(err, DomainError::PreconditionFailed), "{err:?}");
+            } else {
+                assert!(matches!(err, DomainError::NotFound(Resource::Thread)));
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_put_that_loses_a_race_looks_again() {
+        // The message is created by someone else between the look and the append, then
+        // replaced by someone else between the look and the update: the PUT ends as a
+        // replace of the latest version.
+        let (thread, id) = (ThreadId::generate(), MessageId::generate());
+        let mut stored = as_stored(thread, id, "theirs");
+        stored.role = Role::Assistant;
+        let mut newer = stored.clone();
+        newer.version = Version::new(stored.version.get() + 1);
+        let mut repo = MockMessageRepository::new();
+        let mut looks = 0;
+        let (first, second) = (stored.clone(), newer.clone());
+        repo.expect_get_message().times(3).returning(move |_, _, _| {
+            looks += 1;
+            match looks {
+                1 => Err(StoreError::NotFound),
+                2 => Ok(first.clone()),
+                _ => Ok(second.clone()),
+            }
+        });
+        repo.expect_append_messages()
+            .times(1)
+            .returning(|_, _, _, _, _| Err(StoreError::AlreadyExists));
+        let theirs = stored.clone();
+        repo.expect_find_messages()
+            .returning(move |_, _, _| Ok(vec![theirs.clone()]));
+        let newer_version = newer.version;
+        repo.expect_update_message()
+            .times(2)
+            .returning(move |_, _, _, _, expected, _| {
+                if expected == Some(vec![newer_version]) {
+                    Ok(newer.clone())
+                } else {
+                    Err(StoreError::VersionMismatch)
+                }
+            });
+        let put = service(repo)
+            .put(&alice(), thread, id, assistant("mine"), IfMatch::Any)
+            .await
+            .expect("replaced");
+        assert!(matches!(put, Upsert::Replaced(m) if m.version == newer_version));
+    }
+
+    #[tokio::test]
+    async fn a_put_of_an_id_used_elsewhere_is_an_id_conflict() {
+        let (thread, id) = (ThreadId::generate(), MessageId::generate());
+        let mut repo = MockMessageRepository::new();
+        repo.expect_get_message()
+            .returning(|_, _, _| Err(StoreError::NotFound));
+        repo.expect_append_messages()
+            .returning(|_, _, _, _, _| Err(StoreError::AlreadyExists));
+        repo.expect_find_messages()
+            .returning(|_, _, _| Ok(Vec::new()));
+        let err = service(repo)
+            .put(&alice(), thread, id, assistant("x"), IfMatch::Any)
+            .await
+            .expect_err("409");
+        assert!(matches!(err, DomainError::IdConflict));
+    }
+
+    #[tokio::test]
+    async fn feedback_is_stored_with_its_time_and_cleared_without_touching_the_thread() {
+        let (thread, id) = (ThreadId::generate(), MessageId::generate());
+        let stored = as_stored(thread, id, "x");
+        let mut repo = MockMessageRepository::new();
+        let current = stored.clone();
+        repo.expect_set_feedback()
+            .withf(move |u, t, m, feedback, now| {
+                u.as_str() == "alice"
+                    && *t == thread
+                    && *m == id
+                    && feedback.as_ref().is_none_or(|f| f.updated_at == *now)
+            })
+            .times(2)
+            .returning(move |_, _, _, feedback, _| {
+                Ok(Message {
+                    feedback,
+                    ..current.clone()
+                })
+            });
+        repo.expect_update_message().never();
+        let service = service(repo);
+        let input = FeedbackInput::parse(
+            crate::Rating::Down,
+            Some("wrong year".into()),
+            vec!["factual".into()],
+        )
+        .expect("valid");
+        let feedback = service
+            .set_feedback(&alice(), thread, id, input)
+            .await
+            .expect("stored");
+        assert_eq!(feedback.rating, crate::Rating::Down);
+        assert_eq!(feedback.tags, ["factual"]);
+        service
+            .clear_feedback(&alice(), thread, id)
+            .await
+            .expect("cleared");
+    }
+
+    #[tokio::test]
+    async fn feedback_on_a_missing_message_is_message_not_found() {
+        let mut repo = MockMessageRepository::new();
+        repo.expect_set_feedback()
+            .returning(|_, _, _, _, _| Err(StoreError::NotFound));
+        let err = service(repo)
+            .clear_feedback(&alice(), ThreadId::generate(), MessageId::generate())
+            .await
+            .expect_err("404");
+        assert!(matches!(err, DomainError::NotFound(Resource::Message)));
     }
 }

@@ -20,12 +20,24 @@ pub struct Created<T> {
     pub replayed: bool,
 }
 
+/// The result of a create-or-replace (`PUT`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Upsert<T> {
+    /// Nothing had this id: created now.
+    Created(T),
+    /// Replaced what had this id.
+    Replaced(T),
+}
+
 /// An update's precondition (HTTP `If-Match`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum IfMatch {
-    /// No precondition, or `*` (the resource must merely exist).
+    /// No precondition.
     #[default]
     Any,
+    /// `*`: the resource must merely exist (a `PUT` of a message that does not exist yet
+    /// fails it).
+    Exists,
     /// The current version must be one of these. An empty list matches nothing.
     OneOf(Vec<Version>),
 }
@@ -33,7 +45,7 @@ pub enum IfMatch {
 impl IfMatch {
     fn into_expected(self) -> Option<Vec<Version>> {
         match self {
-            Self::Any => None,
+            Self::Any | Self::Exists => None,
             Self::OneOf(versions) => Some(versions),
         }
     }

@@ -101,8 +101,13 @@ mod tests {
                 thread_id: ThreadId::generate(),
                 role: Role::User,
                 content: MessageContent::parse("hello world", &Limits::default()).expect("ok"),
+                parts: crate::MessageParts::from_content(
+                    &MessageContent::parse("hello world", &Limits::default()).expect("ok"),
+                ),
+                status: crate::MessageStatus::Complete,
                 sources: Sources::default(),
                 metadata: Metadata::default(),
+                feedback: None,
                 created_at: at,
                 updated_at: at,
                 version: Version::new(at.as_micros()),

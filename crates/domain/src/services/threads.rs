@@ -67,6 +67,7 @@ impl ThreadService {
             updated_at: now,
             version: Version::new(now.as_micros()),
             active_leaf_id: None,
+            active_stream_id: None,
         };
         match self.repo.insert_thread(&thread).await {
             Ok(()) => Ok(Created {
@@ -197,6 +198,7 @@ impl ThreadService {
             updated_at: now,
             version: Version::new(now.as_micros()),
             active_leaf_id: None,
+            active_stream_id: None,
         };
         match self
             .repo
@@ -276,6 +278,7 @@ mod tests {
             updated_at: now,
             version: Version::new(now.as_micros()),
             active_leaf_id: None,
+            active_stream_id: None,
         }
     }
 
