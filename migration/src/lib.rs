@@ -15,13 +15,14 @@ use sea_orm_migration::sea_orm::sqlx::{self, Connection as _};
 use sea_orm_migration::sea_orm::{DatabaseConnection, DbBackend, RuntimeErr};
 use std::sync::Arc;
 
-pub use sea_orm_migration::{DbErr, MigrationTrait, MigratorTrait};
+pub use sea_orm_migration::{DbErr, MigrationName, MigrationTrait, MigratorTrait};
 
 mod m20261124_000001_create_chat_tables;
 mod m20261126_000001_create_message_search;
 mod m20261201_000001_message_owner;
 mod m20261201_000002_search_by_owner;
 mod m20261202_000001_message_tree;
+mod m20261206_000001_message_parts;
 
 /// All migrations of the chat-history schema, oldest first.
 #[derive(Debug)]
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000001_message_owner::Migration),
             Box::new(m20261201_000002_search_by_owner::Migration),
             Box::new(m20261202_000001_message_tree::Migration),
+            Box::new(m20261206_000001_message_parts::Migration),
         ]
     }
 }
@@ -149,6 +151,7 @@ mod tests {
                 "m20261201_000001_message_owner",
                 "m20261201_000002_search_by_owner",
                 "m20261202_000001_message_tree",
+                "m20261206_000001_message_parts",
             ]
         );
         let mut sorted = names.clone();

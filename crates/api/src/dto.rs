@@ -7,9 +7,10 @@ use serde_json::value::RawValue;
 use utoipa::ToSchema;
 
 use domain::{
-    DomainError, Limits, Message, MessageContent, MessageId, MessagePatch, Metadata, NewFork,
-    NewMessage, NewThread, ParentChoice, PathMessage, Role, SearchHit, Sources, Thread, ThreadId,
-    ThreadPatch, ThreadTitle, Timestamp,
+    DomainError, Feedback, FeedbackInput, Limits, Message, MessageContent, MessageId, MessageParts,
+    MessagePatch, MessageStatus, Metadata, NewFork, NewMessage, NewThread, ParentChoice,
+    PathMessage, Rating, Role, SearchHit, Sources, StreamId, Thread, ThreadId, ThreadPatch,
+    ThreadTitle, Timestamp, text_and_parts,
 };
 
 /// Present fields must not be `null`: absent means "not given", `null` is a 422.
@@ -111,6 +112,12 @@ pub struct UpdateThreadBody {
     // generators of a `["string", "null"]` field do not always honour it.
     #[schema(value_type = Option<String>, format = Uuid, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
     active_leaf_id: Option<Option<String>>,
+    /// The id of the reply stream in flight (for the AI SDK's resumable streams): 1 to 128
+    /// characters of `[A-Za-z0-9._-]`, or `null` to clear it. Like `active_leaf_id` it
+    /// changes the `ETag` but not `updated_at`; with `If-Match` it is a compare-and-set.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9._-]{1,128}$")]
+    active_stream_id: Option<Option<String>>,
 }
 
 impl UpdateThreadBody {
@@ -128,6 +135,10 @@ impl UpdateThreadBody {
                         .map(|id| message_id(id, "active_leaf_id"))
                         .transpose()
                 })
+                .transpose()?,
+            active_stream: self
+                .active_stream_id
+                .map(|stream| stream.map(StreamId::parse).transpose())
                 .transpose()?,
         })
     }
@@ -170,9 +181,23 @@ pub struct CreateMessageBody {
     /// Who wrote it.
     #[schema(value_type = RoleSchema)]
     role: String,
-    /// The text: at most 1 MiB (configurable) of JSON serialization, no U+0000.
-    #[schema(pattern = "^[^\\u0000]*$")]
-    content: String,
+    /// The text: at most 1 MiB (configurable) of JSON serialization, no U+0000. Omitted:
+    /// the `text` of the `text` parts, joined with `"\n\n"`. At least one of `content`
+    /// and `parts` is required (neither: 422 with `field` `content`).
+    #[serde(default, deserialize_with = "non_null")]
+    #[schema(nullable = false, pattern = "^[^\\u0000]*$")]
+    content: Option<String>,
+    /// The AI SDK `UIMessage` parts, stored and returned verbatim: an array of objects,
+    /// each with a string `type` (any type, future ones included), at most 1 MiB
+    /// (configurable) serialized. Omitted: `[{"type": "text", "text": content}]` (`[]`
+    /// when `content` is `""`).
+    #[serde(default, deserialize_with = "non_null_value")]
+    #[schema(nullable = false, value_type = Vec<crate::parts::UiMessagePart>)]
+    parts: Option<Value>,
+    /// Where the reply stands. Default `complete`.
+    #[serde(default, deserialize_with = "non_null")]
+    #[schema(nullable = false, value_type = StatusSchema)]
+    status: Option<String>,
     /// Retrieval citations: an array of objects, at most 256 KiB serialized. Default `[]`.
     #[serde(default, deserialize_with = "non_null_value")]
     #[schema(nullable = false, value_type = Vec<Object>)]
@@ -209,13 +234,57 @@ pub enum RoleSchema {
     Tool,
 }
 
+/// Where a message's reply stands.
+#[derive(Debug, ToSchema)]
+#[schema(as = MessageStatus)]
+#[allow(dead_code)]
+pub enum StatusSchema {
+    /// Finished (the default).
+    #[schema(rename = "complete")]
+    Complete,
+    /// Still being written; saved again as it grows.
+    #[schema(rename = "streaming")]
+    Streaming,
+    /// Stopped before it finished; what was written is kept.
+    #[schema(rename = "aborted")]
+    Aborted,
+    /// The model or a tool failed.
+    #[schema(rename = "error")]
+    Error,
+}
+
+/// `content` and `parts` of a body after the defaulting rule; `None` when neither is given.
+fn text_of(
+    content: Option<String>,
+    parts: Option<Value>,
+    limits: &Limits,
+) -> Result<Option<(MessageContent, MessageParts)>, DomainError> {
+    let content = content
+        .map(|c| MessageContent::parse(c, limits))
+        .transpose()?;
+    let parts = parts.map(|p| MessageParts::parse(p, limits)).transpose()?;
+    text_and_parts(content, parts, limits)
+}
+
 impl CreateMessageBody {
     /// Validates into the domain request.
     pub fn try_into_domain(self, limits: &Limits) -> Result<NewMessage, DomainError> {
+        let id = self.id.as_deref().map(MessageId::parse).transpose()?;
+        let role = Role::parse(&self.role)?;
+        let (content, parts) = text_of(self.content, self.parts, limits)?.ok_or_else(|| {
+            DomainError::invalid("content", "is required when `parts` is not given")
+        })?;
         Ok(NewMessage {
-            id: self.id.as_deref().map(MessageId::parse).transpose()?,
-            role: Role::parse(&self.role)?,
-            content: MessageContent::parse(self.content, limits)?,
+            id,
+            role,
+            content,
+            parts,
+            status: self
+                .status
+                .as_deref()
+                .map(MessageStatus::parse)
+                .transpose()?
+                .unwrap_or_default(),
             sources: self
                 .sources
                 .map(Sources::parse)
@@ -232,6 +301,28 @@ impl CreateMessageBody {
                 Some(Some(id)) => ParentChoice::Message(message_id(&id, "parent_id")?),
             },
         })
+    }
+}
+
+/// `PUT /api/v1/threads/{thread_id}/messages/{message_id}`: the create body; an `id` in
+/// it must be the path's.
+pub type PutMessageBody = CreateMessageBody;
+
+impl CreateMessageBody {
+    /// Validates a `PUT` body for the message `path_id`.
+    pub fn try_into_put(
+        self,
+        path_id: MessageId,
+        limits: &Limits,
+    ) -> Result<NewMessage, DomainError> {
+        let message = self.try_into_domain(limits)?;
+        match message.id {
+            Some(id) if id != path_id => Err(DomainError::invalid(
+                "id",
+                "must equal the message id in the path",
+            )),
+            _ => Ok(message),
+        }
     }
 }
 
@@ -261,10 +352,20 @@ impl BatchBody {
 /// the stored one; `null` is rejected.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct UpdateMessageBody {
-    /// New text.
+    /// New text. Sent without `parts`, the parts become `[{"type": "text", "text":
+    /// content}]` (`[]` for `""`).
     #[serde(default, deserialize_with = "non_null")]
     #[schema(nullable = false, pattern = "^[^\\u0000]*$")]
     content: Option<String>,
+    /// New parts, verbatim. Sent without `content`, the content becomes the `text` of the
+    /// `text` parts joined with `"\n\n"`.
+    #[serde(default, deserialize_with = "non_null_value")]
+    #[schema(nullable = false, value_type = Vec<crate::parts::UiMessagePart>)]
+    parts: Option<Value>,
+    /// New status.
+    #[serde(default, deserialize_with = "non_null")]
+    #[schema(nullable = false, value_type = StatusSchema)]
+    status: Option<String>,
     /// New citations (an array of objects).
     #[serde(default, deserialize_with = "non_null_value")]
     #[schema(nullable = false, value_type = Vec<Object>)]
@@ -279,12 +380,14 @@ impl UpdateMessageBody {
     /// Validates into the domain patch.
     pub fn try_into_domain(self, limits: &Limits) -> Result<MessagePatch, DomainError> {
         Ok(MessagePatch {
-            content: self
-                .content
-                .map(|c| MessageContent::parse(c, limits))
-                .transpose()?,
+            text: text_of(self.content, self.parts, limits)?,
             sources: self.sources.map(Sources::parse).transpose()?,
             metadata: self.metadata.map(Metadata::parse).transpose()?,
+            status: self
+                .status
+                .as_deref()
+                .map(MessageStatus::parse)
+                .transpose()?,
         })
     }
 }
@@ -332,6 +435,9 @@ pub struct ThreadResponse {
     /// (`branch=active`). `null` for an empty thread, or after it was set to `null`.
     #[schema(value_type = Option<String>, format = Uuid)]
     active_leaf_id: Option<uuid::Uuid>,
+    /// The id of the reply stream in flight, as an app set it; `null` when none.
+    #[schema(value_type = Option<String>, pattern = "^[A-Za-z0-9._-]{1,128}$")]
+    active_stream_id: Option<String>,
 }
 
 impl From<Thread> for ThreadResponse {
@@ -347,6 +453,7 @@ impl From<Thread> for ThreadResponse {
             created_at: t.created_at,
             updated_at: t.updated_at,
             active_leaf_id: t.active_leaf_id.map(|id| *id.as_uuid()),
+            active_stream_id: t.active_stream_id.map(StreamId::into_inner),
         }
     }
 }
@@ -371,11 +478,20 @@ pub struct MessageResponse {
     parent_id: Option<uuid::Uuid>,
     #[schema(value_type = RoleSchema)]
     role: &'static str,
+    /// The text: what search and the markdown export read.
     content: String,
+    /// The AI SDK `UIMessage` parts, as stored: `{id, role, parts, metadata}` of a message
+    /// is a `UIMessage`.
+    #[schema(value_type = Vec<crate::parts::UiMessagePart>)]
+    parts: Box<RawValue>,
+    #[schema(value_type = StatusSchema)]
+    status: &'static str,
     #[schema(value_type = Vec<Object>)]
     sources: Box<RawValue>,
     #[schema(value_type = Object)]
     metadata: Box<RawValue>,
+    /// The user's rating; `null` when none was given.
+    feedback: Option<FeedbackResponse>,
     #[serde(serialize_with = "rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     created_at: Timestamp,
@@ -398,8 +514,11 @@ impl From<Message> for MessageResponse {
             parent_id: m.parent_id.map(|id| *id.as_uuid()),
             role: m.role.as_str(),
             content: m.content.into_inner(),
+            parts: m.parts.into_raw(),
+            status: m.status.as_str(),
             sources: m.sources.into_raw(),
             metadata: m.metadata.into_raw(),
+            feedback: m.feedback.map(FeedbackResponse::from),
             created_at: m.created_at,
             updated_at: m.updated_at,
             sibling_ids: None,
@@ -412,6 +531,7 @@ impl MessageResponse {
     /// ids and timestamps around it.
     pub fn size_hint(&self) -> usize {
         self.content.len()
+            + self.parts.get().len()
             + self.sources.get().len()
             + self.metadata.get().len()
             + 320
@@ -431,6 +551,73 @@ impl From<PathMessage> for MessageResponse {
 impl From<&Message> for MessageResponse {
     fn from(m: &Message) -> Self {
         Self::from(m.clone())
+    }
+}
+
+/// `PUT /api/v1/threads/{thread_id}/messages/{message_id}/feedback`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct FeedbackBody {
+    /// Thumbs up or down.
+    #[schema(value_type = RatingSchema)]
+    rating: String,
+    /// What the user wrote: at most 2000 characters, no U+0000.
+    #[serde(default, deserialize_with = "non_null")]
+    #[schema(nullable = false, max_length = 2000, pattern = "^[^\\u0000]*$")]
+    comment: Option<String>,
+    /// Up to 16 labels of 1 to 64 characters each.
+    #[serde(default, deserialize_with = "non_null")]
+    #[schema(nullable = false, max_items = 16)]
+    tags: Option<Vec<String>>,
+}
+
+impl FeedbackBody {
+    /// Validates into the domain value.
+    pub fn try_into_domain(self) -> Result<FeedbackInput, DomainError> {
+        FeedbackInput::parse(
+            Rating::parse(&self.rating)?,
+            self.comment,
+            self.tags.unwrap_or_default(),
+        )
+    }
+}
+
+/// A rating.
+#[derive(Debug, ToSchema)]
+#[schema(as = Rating)]
+#[allow(dead_code)]
+pub enum RatingSchema {
+    /// Thumbs up.
+    #[schema(rename = "up")]
+    Up,
+    /// Thumbs down.
+    #[schema(rename = "down")]
+    Down,
+}
+
+/// A user's feedback on a message.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Feedback)]
+pub struct FeedbackResponse {
+    #[schema(value_type = RatingSchema)]
+    rating: &'static str,
+    /// `null` when the user wrote none.
+    comment: Option<String>,
+    /// `[]` when the user picked none.
+    tags: Vec<String>,
+    /// When it was last given.
+    #[serde(serialize_with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    updated_at: Timestamp,
+}
+
+impl From<Feedback> for FeedbackResponse {
+    fn from(f: Feedback) -> Self {
+        Self {
+            rating: f.rating.as_str(),
+            comment: f.comment,
+            tags: f.tags,
+            updated_at: f.updated_at,
+        }
     }
 }
 

@@ -89,6 +89,7 @@ impl ApiError {
                 DomainError::UnknownMessage { .. } => "unknown_message",
                 DomainError::IdempotencyConflict => "idempotency_conflict",
                 DomainError::IdConflict => "id_conflict",
+                DomainError::MessageConflict => "message_conflict",
                 DomainError::PreconditionFailed => "precondition_failed",
                 DomainError::InvalidCursor => "invalid_cursor",
                 DomainError::Unavailable(_) => "service_unavailable",
@@ -122,6 +123,9 @@ impl ApiError {
                     "This id was already used for a resource with a different body; a retry must repeat the same body.".into()
                 }
                 DomainError::IdConflict => "This id is already taken; choose another id.".into(),
+                DomainError::MessageConflict => {
+                    "This message exists with another role or parent; those never change.".into()
+                }
                 DomainError::PreconditionFailed => {
                     "The resource has changed since the ETag given in If-Match.".into()
                 }
@@ -194,7 +198,9 @@ impl ResponseError for ApiError {
                 DomainError::Invalid { .. } | DomainError::UnknownMessage { .. } => {
                     StatusCode::UNPROCESSABLE_ENTITY
                 }
-                DomainError::IdempotencyConflict | DomainError::IdConflict => StatusCode::CONFLICT,
+                DomainError::IdempotencyConflict
+                | DomainError::IdConflict
+                | DomainError::MessageConflict => StatusCode::CONFLICT,
                 DomainError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
                 DomainError::InvalidCursor => StatusCode::BAD_REQUEST,
                 DomainError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

@@ -322,7 +322,7 @@ pub fn if_match(req: &HttpRequest) -> IfMatch {
         .map(str::trim)
         .collect();
     if tags.contains(&"*") {
-        return IfMatch::Any;
+        return IfMatch::Exists;
     }
     IfMatch::OneOf(tags.into_iter().filter_map(Version::from_etag).collect())
 }

@@ -11,6 +11,7 @@ pub mod extract;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
+pub mod parts;
 pub mod rate_limit;
 pub mod routes;
 pub mod startup;

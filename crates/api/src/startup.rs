@@ -388,8 +388,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .service(
                     resource("/threads/{thread_id}/messages/{message_id}")
                         .route(web::get().to(messages::get_message))
+                        .route(web::put().to(messages::put_message))
                         .route(web::patch().to(messages::update_message))
                         .route(web::delete().to(messages::delete_message)),
+                )
+                .service(
+                    resource("/threads/{thread_id}/messages/{message_id}/feedback")
+                        .route(web::put().to(messages::put_feedback))
+                        .route(web::delete().to(messages::delete_feedback)),
                 )
                 .service(resource("/search").route(web::get().to(search::search_messages)))
                 .service(resource("/me").route(web::get().to(me::me)))

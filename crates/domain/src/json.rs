@@ -613,13 +613,32 @@ mod tests {
             (r#"[[{"type": "text"}]]"#, 0),
             (r#"[{"type": "a"}, {"type": null}]"#, 1),
         ] {
-            assert_eq!(measure_parts(bad, false).expect("json").first_bad_part, Some(index), "{bad}");
+            assert_eq!(
+                measure_parts(bad, false).expect("json").first_bad_part,
+                Some(index),
+                "{bad}"
+            );
         }
-        assert!(!measure_parts(r#"{"type": "text"}"#, false).expect("json").is_array);
+        assert!(
+            !measure_parts(r#"{"type": "text"}"#, false)
+                .expect("json")
+                .is_array
+        );
         assert!(!measure_parts("\"x\"", false).expect("json").is_array);
-        assert!(measure_parts(r#"[{"type": "t\u0000"}]"#, false).expect("json").has_nul);
-        assert!(measure_parts(r#"[{"type": "t", "k": ["\u0000"]}]"#, false).expect("json").has_nul);
-        assert_eq!(measure_parts("[]", true).expect("json").text.as_deref(), Some(""));
+        assert!(
+            measure_parts(r#"[{"type": "t\u0000"}]"#, false)
+                .expect("json")
+                .has_nul
+        );
+        assert!(
+            measure_parts(r#"[{"type": "t", "k": ["\u0000"]}]"#, false)
+                .expect("json")
+                .has_nul
+        );
+        assert_eq!(
+            measure_parts("[]", true).expect("json").text.as_deref(),
+            Some("")
+        );
         assert!(measure_parts("[{\"type\": \"text\"}] x", false).is_err());
     }
 

@@ -7,8 +7,8 @@
 use async_trait::async_trait;
 
 use crate::{
-    DeleteScope, Feedback, Message, MessageId, MessageListQuery, MessagePatch, ParentChoice, PathPage,
-    PathQuery, SearchHit, SearchRequest, StoreError, Thread, ThreadId, ThreadListQuery,
+    DeleteScope, Feedback, Message, MessageId, MessageListQuery, MessagePatch, ParentChoice,
+    PathPage, PathQuery, SearchHit, SearchRequest, StoreError, Thread, ThreadId, ThreadListQuery,
     ThreadPatch, Timestamp, UserId, Version,
 };
 

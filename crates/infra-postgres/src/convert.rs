@@ -10,9 +10,12 @@ use crate::db::Row;
 use crate::entity::{message, thread};
 use crate::error::InvalidRow;
 use domain::{
-    DomainError, Limits, Message, MessageContent, MessageId, Metadata, Role, Sources, StoreError,
-    Thread, ThreadId, ThreadTitle, UserId, Version,
+    DomainError, Feedback, Limits, Message, MessageContent, MessageId, MessageParts, MessageStatus,
+    Metadata, Rating, Role, Sources, StoreError, StreamId, Thread, ThreadId, ThreadTitle,
+    Timestamp, UserId, Version,
 };
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 /// Content read back is not held to the configurable request limit: the limit may have been
 /// lowered since the message was stored, and it still has to be readable.
@@ -21,7 +24,7 @@ const STORED_LIMITS: Limits = Limits {
 };
 
 /// The columns of `chat_messages` that [`message_from_row`] reads, in order.
-pub(crate) const MESSAGE_COLUMNS: [message::Column; 10] = [
+pub(crate) const MESSAGE_COLUMNS: [message::Column; 13] = [
     message::Column::Id,
     message::Column::ThreadId,
     message::Column::Role,
@@ -32,10 +35,13 @@ pub(crate) const MESSAGE_COLUMNS: [message::Column; 10] = [
     message::Column::UpdatedAt,
     message::Column::Version,
     message::Column::ParentId,
+    message::Column::Parts,
+    message::Column::Status,
+    message::Column::Feedback,
 ];
 
 /// The columns of `chat_threads` that [`thread_from_row`] reads, in order.
-pub(crate) const THREAD_COLUMNS: [thread::Column; 12] = [
+pub(crate) const THREAD_COLUMNS: [thread::Column; 13] = [
     thread::Column::Id,
     thread::Column::UserId,
     thread::Column::Title,
@@ -48,17 +54,29 @@ pub(crate) const THREAD_COLUMNS: [thread::Column; 12] = [
     thread::Column::UpdatedAt,
     thread::Column::Version,
     thread::Column::ActiveLeafId,
+    thread::Column::ActiveStreamId,
 ];
 
 /// The message in the first [`MESSAGE_COLUMNS`] of `row`.
 pub(crate) fn message_from_row(row: &Row) -> Result<Message, StoreError> {
     let id: uuid::Uuid = row.get(0)?;
     let invalid = move |err: DomainError| InvalidRow::store_error("chat_messages", id, &err);
+    let content = MessageContent::parse(row.get::<String>(3)?, &STORED_LIMITS).map_err(invalid)?;
+    let parts = match row.optional_json(10)? {
+        Some(raw) => MessageParts::from_json(raw).map_err(invalid)?,
+        None => MessageParts::from_content(&content),
+    };
     Ok(Message {
         id: MessageId::from_uuid(id),
         thread_id: ThreadId::from_uuid(row.get(1)?),
         role: Role::parse(&row.get::<String>(2)?).map_err(invalid)?,
-        content: MessageContent::parse(row.get::<String>(3)?, &STORED_LIMITS).map_err(invalid)?,
+        content,
+        parts,
+        status: MessageStatus::parse(&row.get::<String>(11)?).map_err(invalid)?,
+        feedback: row
+            .optional_json(12)?
+            .map(|raw| feedback_from_json(raw).map_err(invalid))
+            .transpose()?,
         sources: Sources::from_json(row.json(4)?).map_err(invalid)?,
         metadata: Metadata::from_json(row.json(5)?).map_err(invalid)?,
         created_at: row.timestamp(6)?,
@@ -85,7 +103,45 @@ pub(crate) fn thread_from_row(row: &Row) -> Result<Thread, StoreError> {
         updated_at: row.timestamp(9)?,
         version: Version::new(row.get(10)?),
         active_leaf_id: row.get::<Option<uuid::Uuid>>(11)?.map(MessageId::from_uuid),
+        active_stream_id: row
+            .get::<Option<String>>(12)?
+            .map(StreamId::parse)
+            .transpose()
+            .map_err(invalid)?,
     })
+}
+
+/// Feedback as the `feedback` column stores it.
+#[derive(Debug, Serialize, Deserialize)]
+struct StoredFeedback {
+    rating: String,
+    comment: Option<String>,
+    tags: Vec<String>,
+    /// Microseconds since the Unix epoch.
+    updated_at: i64,
+}
+
+/// The `feedback` column's JSON text for `feedback`.
+pub(crate) fn feedback_json(feedback: &Feedback) -> Result<String, StoreError> {
+    serde_json::to_string(&StoredFeedback {
+        rating: feedback.rating.as_str().to_owned(),
+        comment: feedback.comment.clone(),
+        tags: feedback.tags.clone(),
+        updated_at: feedback.updated_at.as_micros(),
+    })
+    .map_err(StoreError::unexpected)
+}
+
+/// Feedback read back from the `feedback` column, under the rules of a request.
+fn feedback_from_json(raw: &RawValue) -> Result<Feedback, DomainError> {
+    let stored: StoredFeedback = serde_json::from_str(raw.get())
+        .map_err(|e| DomainError::invalid("feedback", e.to_string()))?;
+    let updated_at = Timestamp::from_micros(stored.updated_at)
+        .ok_or_else(|| DomainError::invalid("feedback", "updated_at out of range"))?;
+    Ok(
+        domain::FeedbackInput::parse(Rating::parse(&stored.rating)?, stored.comment, stored.tags)?
+            .at(updated_at),
+    )
 }
 
 /// Every row, as messages.

@@ -92,6 +92,28 @@ impl Row {
     }
 }
 
+impl Row {
+    /// Nullable JSON text, borrowed from the row.
+    pub(crate) fn optional_json(&self, index: usize) -> Result<Option<&RawValue>, StoreError> {
+        match self {
+            Self::Postgres(row) => row.try_get(index).map_err(StoreError::unexpected),
+            Self::Sqlite(row) => {
+                let Some(row) = row.try_as_sqlite_row() else {
+                    return Err(StoreError::unexpected(Misuse(
+                        "a row from a backend this adapter does not serve",
+                    )));
+                };
+                let text = row
+                    .try_get_unchecked::<Option<&str>, _>(index)
+                    .map_err(StoreError::unexpected)?;
+                text.map(serde_json::from_str)
+                    .transpose()
+                    .map_err(StoreError::unexpected)
+            }
+        }
+    }
+}
+
 impl Db {
     pub(crate) fn backend(&self) -> DbBackend {
         match self {

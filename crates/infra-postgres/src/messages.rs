@@ -2,9 +2,9 @@
 
 use async_trait::async_trait;
 use domain::{
-    DeleteScope, Message, MessageId, MessageListQuery, MessagePatch, MessageRepository,
-    ParentChoice, PathMessage, PathPage, PathQuery, PathTarget, SortOrder, StoreError, ThreadId,
-    Timestamp, UserId, Version,
+    DeleteScope, Feedback, Message, MessageId, MessageListQuery, MessageParts, MessagePatch,
+    MessageRepository, ParentChoice, PathMessage, PathPage, PathQuery, PathTarget, SortOrder,
+    StoreError, ThreadId, Timestamp, UserId, Version,
 };
 use std::collections::HashSet;
 use std::fmt::Write as _;
@@ -14,21 +14,21 @@ use sea_orm::{
     DbBackend, EntityTrait, IdenStatic, QueryFilter, QueryOrder, QuerySelect, Select, Statement,
 };
 
-use crate::convert::{MESSAGE_COLUMNS, message_from_row, messages_from_rows};
+use crate::convert::{MESSAGE_COLUMNS, feedback_json, message_from_row, messages_from_rows};
 use crate::db::{Db, Txn, next_version, sql_limit, thread_exists, timestamp_value};
 use crate::entity::message::{self, Column};
 use crate::entity::thread;
 use crate::error::{Misuse, TreeRace};
 use crate::tree::{self, Exec};
 
-/// Rows per multi-row `INSERT` (9 bind values each), far below the bind-parameter limits
+/// Rows per multi-row `INSERT` (14 bind values each), far below the bind-parameter limits
 /// of both backends (65535 on PostgreSQL, 32766 on SQLite).
 const INSERT_CHUNK: usize = 1_000;
 
 /// Ids per `IN (...)` list, for the same reason.
 const LOOKUP_CHUNK: usize = 1_000;
 
-/// Most messages that PostgreSQL appends in one statement (8 bind values each plus 7);
+/// Most messages that PostgreSQL appends in one statement (13 bind values each plus 11);
 /// larger appends take the general transaction.
 const ONE_STATEMENT_MAX: usize = 1_000;
 
@@ -38,7 +38,7 @@ const ONE_STATEMENT_MAX: usize = 1_000;
 /// the latest `created_at` of the new messages, `$8` whether the first message's parent is
 /// the active leaf, `$9` its parent otherwise (or NULL), `$10` a fresh branch id for the
 /// first message, `$11` the new active leaf; then the ids of the other parents named that
-/// are not in the statement (checked to exist), then 11 per message.
+/// are not in the statement (checked to exist), then 13 per message.
 ///
 /// `t` locks the thread's row first (serializing writers of one thread) and, under READ
 /// COMMITTED, reads the active leaf as the writer before us committed it. `p` is the first
@@ -55,10 +55,10 @@ const APPEND_HEAD: &str = r#"WITH "t" AS (SELECT "id", "active_leaf_id" FROM "ch
 
 /// After the check of the other parents: the counters, the active leaf, and the head of
 /// the `INSERT`.
-const APPEND_MIDDLE: &str = r#"), "thread" AS (UPDATE "chat_threads" SET "message_count" = "message_count" + $3, "updated_at" = $4, "version" = CASE WHEN "version" + 1 > $5 THEN "version" + 1 ELSE $5 END, "last_message_at" = CASE WHEN "last_message_at" >= $6 THEN "last_message_at" + ($7 - $6) + INTERVAL '1 microsecond' ELSE $7 END, "active_leaf_id" = $11 FROM "ok" WHERE "chat_threads"."id" = "ok"."id" RETURNING "chat_threads"."last_message_at" - $7 AS "shift") INSERT INTO "chat_messages" ("id", "thread_id", "user_id", "parent_id", "branch_id", "role", "content", "sources", "metadata", "created_at", "updated_at", "version") SELECT "v"."id", $1, $2, CASE WHEN "v"."first" THEN (SELECT "id" FROM "fp") ELSE "v"."parent_id" END, COALESCE("v"."branch_id", (SELECT CASE WHEN "p"."open" THEN "p"."branch_id" END FROM "p"), $10), "v"."role", "v"."content", "v"."sources", "v"."metadata", "v"."created_at" + "thread"."shift", "v"."updated_at" + "thread"."shift", "v"."version" FROM "thread", (VALUES "#;
+const APPEND_MIDDLE: &str = r#"), "thread" AS (UPDATE "chat_threads" SET "message_count" = "message_count" + $3, "updated_at" = $4, "version" = CASE WHEN "version" + 1 > $5 THEN "version" + 1 ELSE $5 END, "last_message_at" = CASE WHEN "last_message_at" >= $6 THEN "last_message_at" + ($7 - $6) + INTERVAL '1 microsecond' ELSE $7 END, "active_leaf_id" = $11 FROM "ok" WHERE "chat_threads"."id" = "ok"."id" RETURNING "chat_threads"."last_message_at" - $7 AS "shift") INSERT INTO "chat_messages" ("id", "thread_id", "user_id", "parent_id", "branch_id", "role", "content", "sources", "metadata", "created_at", "updated_at", "version", "parts", "status") SELECT "v"."id", $1, $2, CASE WHEN "v"."first" THEN (SELECT "id" FROM "fp") ELSE "v"."parent_id" END, COALESCE("v"."branch_id", (SELECT CASE WHEN "p"."open" THEN "p"."branch_id" END FROM "p"), $10), "v"."role", "v"."content", "v"."sources", "v"."metadata", "v"."created_at" + "thread"."shift", "v"."updated_at" + "thread"."shift", "v"."version", "v"."parts", "v"."status" FROM "thread", (VALUES "#;
 
 /// The tail of the one-statement append.
-const APPEND_TAIL: &str = r#") AS "v" ("id", "first", "parent_id", "branch_id", "role", "content", "sources", "metadata", "created_at", "updated_at", "version") RETURNING "id", "created_at", "parent_id", "branch_id""#;
+const APPEND_TAIL: &str = r#") AS "v" ("id", "first", "parent_id", "branch_id", "role", "content", "sources", "metadata", "created_at", "updated_at", "version", "parts", "status") RETURNING "id", "created_at", "parent_id", "branch_id""#;
 
 /// How often an append that lost a race with another writer of the same thread is run
 /// again before the race is reported as an error.
@@ -200,7 +200,7 @@ impl SeaOrmMessageRepository {
             APPEND_HEAD.len() + APPEND_MIDDLE.len() + APPEND_TAIL.len() + 96 * messages.len(),
         );
         sql.push_str(APPEND_HEAD);
-        let mut values: Vec<Value> = Vec::with_capacity(11 + others.len() + 11 * messages.len());
+        let mut values: Vec<Value> = Vec::with_capacity(11 + others.len() + 13 * messages.len());
         values.extend([
             Value::from(*thread.as_uuid()),
             Value::from(user.as_str()),
@@ -235,7 +235,7 @@ impl SeaOrmMessageRepository {
             }
             write!(
                 sql,
-                "(${}::uuid, ${}::boolean, ${}::uuid, ${}::uuid, ${}, ${}, ${}::jsonb, ${}::jsonb, ${}::timestamptz, ${}::timestamptz, ${}::bigint)",
+                "(${}::uuid, ${}::boolean, ${}::uuid, ${}::uuid, ${}, ${}, ${}::jsonb, ${}::jsonb, ${}::timestamptz, ${}::timestamptz, ${}::bigint, ${}::jsonb, ${})",
                 p + 1,
                 p + 2,
                 p + 3,
@@ -246,7 +246,9 @@ impl SeaOrmMessageRepository {
                 p + 8,
                 p + 9,
                 p + 10,
-                p + 11
+                p + 11,
+                p + 12,
+                p + 13
             )
             .map_err(StoreError::unexpected)?;
             let is_first = i == 0 && first.is_some();
@@ -264,6 +266,8 @@ impl SeaOrmMessageRepository {
                 db.timestamp(m.created_at),
                 db.timestamp(m.updated_at),
                 Value::from(m.version.get()),
+                parts_value(&m.parts),
+                Value::from(m.status.as_str()),
             ]);
         }
         sql.push_str(APPEND_TAIL);
@@ -832,6 +836,8 @@ pub(crate) async fn insert_messages(
             Column::CreatedAt,
             Column::UpdatedAt,
             Column::Version,
+            Column::Parts,
+            Column::Status,
         ]);
         for (m, branch) in chunk.iter().zip(chunk_branches) {
             insert
@@ -848,12 +854,33 @@ pub(crate) async fn insert_messages(
                     Expr::val(timestamp_value(backend, m.created_at)),
                     Expr::val(timestamp_value(backend, m.updated_at)),
                     Expr::val(m.version.get()),
+                    parts_expr(backend, &m.parts),
+                    Expr::val(m.status.as_str()),
                 ])
                 .map_err(StoreError::unexpected)?;
         }
         txn.execute(&insert).await?;
     }
     Ok(())
+}
+
+/// The `parts` column's value as a bound text (cast to `jsonb` by the statement): `NULL`
+/// for parts derived from the content.
+fn parts_value(parts: &MessageParts) -> Value {
+    Value::String((!parts.is_derived()).then(|| parts.as_raw().get().to_owned()))
+}
+
+/// The `parts` column's value in a sea-query statement: `NULL` for parts derived from the
+/// content, else the JSON text (as `jsonb` on PostgreSQL).
+fn parts_expr(backend: DbBackend, parts: &MessageParts) -> Expr {
+    match (parts.is_derived(), backend) {
+        (true, DbBackend::Postgres) => Expr::val(Value::Json(None)),
+        (true, _) => Expr::val(Value::String(None)),
+        (false, DbBackend::Postgres) => {
+            Expr::val(parts.as_raw().get()).cast_as(sea_orm::sea_query::Alias::new("jsonb"))
+        }
+        (false, _) => Expr::val(parts.as_raw().get()),
+    }
 }
 
 /// What a PostgreSQL append chunk stored, beyond what it was given.
@@ -1090,8 +1117,12 @@ impl MessageRepository for SeaOrmMessageRepository {
         }
         let mut update = Query::update();
         update.table(message::Entity);
-        if let Some(content) = &patch.content {
+        if let Some((content, parts)) = &patch.text {
             update.value(Column::Content, content.as_str());
+            update.value(Column::Parts, parts_expr(db.backend(), parts));
+        }
+        if let Some(status) = patch.status {
+            update.value(Column::Status, status.as_str());
         }
         if let Some(sources) = &patch.sources {
             update.value(Column::Sources, sources.to_value());
@@ -1120,6 +1151,40 @@ impl MessageRepository for SeaOrmMessageRepository {
         let message = message_from_row(&row)?;
         txn.commit().await?;
         Ok(message)
+    }
+
+    async fn set_feedback(
+        &self,
+        user: &UserId,
+        thread: ThreadId,
+        id: MessageId,
+        feedback: Option<Feedback>,
+        now: Timestamp,
+    ) -> Result<Message, StoreError> {
+        let db = &self.db;
+        let json = feedback.as_ref().map(feedback_json).transpose()?;
+        let value = match (json, db.backend()) {
+            (Some(json), DbBackend::Postgres) => {
+                Expr::val(json).cast_as(sea_orm::sea_query::Alias::new("jsonb"))
+            }
+            (Some(json), _) => Expr::val(json),
+            (None, DbBackend::Postgres) => Expr::val(Value::Json(None)),
+            (None, _) => Expr::val(Value::String(None)),
+        };
+        let update = Query::update()
+            .table(message::Entity)
+            .value(Column::Feedback, value)
+            .value(Column::Version, next_version(Column::Version, now))
+            .and_where(message_scope(user, thread, id))
+            .returning(Query::returning().columns(MESSAGE_COLUMNS))
+            .to_owned();
+        let row = db
+            .statement_rows(db.backend().build(&update))
+            .await?
+            .into_iter()
+            .next()
+            .ok_or(StoreError::NotFound)?;
+        message_from_row(&row)
     }
 
     async fn delete_message(
@@ -1153,10 +1218,18 @@ impl MessageRepository for SeaOrmMessageRepository {
                     &[&thread_id, &user_id, &deleted],
                 ))
                 .await?;
+                // Their representation changed (`parent_id`): so does their version.
                 txn.execute_statement(statement(
-                    "UPDATE chat_messages SET parent_id = $4 \
+                    "UPDATE chat_messages SET parent_id = $4, \
+                     version = CASE WHEN version + 1 > $5 THEN version + 1 ELSE $5 END \
                      WHERE parent_id = $3 AND thread_id = $1 AND user_id = $2",
-                    &[&thread_id, &user_id, &deleted, &parent],
+                    &[
+                        &thread_id,
+                        &user_id,
+                        &deleted,
+                        &parent,
+                        &Value::from(now.as_micros()),
+                    ],
                 ))
                 .await?;
             }

@@ -71,6 +71,7 @@ fn insert_statement(backend: DbBackend, thread: &Thread) -> Result<InsertStateme
             Column::UpdatedAt,
             Column::Version,
             Column::ActiveLeafId,
+            Column::ActiveStreamId,
         ])
         .values([
             Expr::val(*thread.id.as_uuid()),
@@ -85,6 +86,12 @@ fn insert_statement(backend: DbBackend, thread: &Thread) -> Result<InsertStateme
             Expr::val(at(thread.updated_at)),
             Expr::val(thread.version.get()),
             Expr::val(Value::Uuid(thread.active_leaf_id.map(|id| *id.as_uuid()))),
+            Expr::val(Value::String(
+                thread
+                    .active_stream_id
+                    .as_ref()
+                    .map(|s| s.as_str().to_owned()),
+            )),
         ])
         .map_err(StoreError::unexpected)?
         .to_owned())
@@ -220,7 +227,14 @@ impl ThreadRepository for SeaOrmThreadRepository {
                 Value::Uuid(leaf.map(|leaf| *leaf.as_uuid())),
             );
         }
-        // Switching the active leaf alone leaves the thread's place in the list.
+        if let Some(stream) = &patch.active_stream {
+            update.value(
+                Column::ActiveStreamId,
+                Value::String(stream.as_ref().map(|s| s.as_str().to_owned())),
+            );
+        }
+        // Switching the active leaf or the stream id alone leaves the thread's place in
+        // the list.
         if patch.bumps_updated_at() {
             update.value(Column::UpdatedAt, db.timestamp(now));
         }
@@ -290,8 +304,11 @@ impl ThreadRepository for SeaOrmThreadRepository {
                 parent_id: parent,
                 role: original.role,
                 content: original.content.clone(),
+                parts: original.parts.clone(),
+                status: original.status,
                 sources: original.sources.clone(),
                 metadata: original.metadata.clone(),
+                feedback: None,
                 created_at: original.created_at,
                 updated_at: fork.created_at,
                 version: Version::new(fork.version.get()),

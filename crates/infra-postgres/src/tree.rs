@@ -354,8 +354,13 @@ mod tests {
             parent_id: parent,
             role: Role::User,
             content: MessageContent::parse("x", &Limits::default()).expect("valid"),
+            parts: domain::MessageParts::from_content(
+                &MessageContent::parse("x", &Limits::default()).expect("valid"),
+            ),
+            status: domain::MessageStatus::Complete,
             sources: Sources::default(),
             metadata: Metadata::default(),
+            feedback: None,
             created_at: now,
             updated_at: now,
             version: Version::new(1),

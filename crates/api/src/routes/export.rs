@@ -8,9 +8,10 @@ use futures::stream::{self, Stream, StreamExt as _};
 use serde::Deserialize;
 
 use domain::{
-    DomainError, Message, MessageService, Page, PageLimit, PathTarget, SortOrder, Thread, ThreadId,
-    UserId,
+    DomainError, Message, MessageService, MessageStatus, Page, PageLimit, PathTarget, SortOrder,
+    Thread, ThreadId, UserId,
 };
+use serde_json::Value;
 
 use crate::dto::{MessageResponse, ThreadResponse};
 use crate::error::ApiError;
@@ -56,6 +57,101 @@ impl Writer for JsonWriter {
 
 struct MarkdownWriter;
 
+/// `text` in a fenced code block whose fence is longer than any run of backticks in it.
+fn fenced(out: &mut String, language: &str, text: &str) {
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest.max(2) + 1);
+    out.push_str(&format!("{fence}{language}\n{text}\n{fence}\n\n"));
+}
+
+/// A JSON value, pretty-printed, in a fenced block.
+fn fenced_json(out: &mut String, value: &Value) {
+    let text = serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string());
+    fenced(out, "json", &text);
+}
+
+/// A message's parts, readably: text as it is, reasoning as a quote, tool calls and
+/// results and data as fenced JSON, sources as links, files by name and media type; a
+/// part of another type as fenced JSON.
+fn render_parts(out: &mut String, parts: &[Value]) {
+    for part in parts {
+        let field = |name: &str| part.get(name).and_then(Value::as_str).unwrap_or("");
+        let kind = field("type");
+        match kind {
+            "text" => {
+                out.push_str(field("text"));
+                out.push_str("\n\n");
+            }
+            "reasoning" => {
+                out.push_str("> **Reasoning**\n>\n");
+                for line in field("text").lines() {
+                    out.push_str(&format!("> {line}\n"));
+                }
+                out.push('\n');
+            }
+            "step-start" => {}
+            "source-url" => {
+                let url = one_line(field("url"));
+                let title = Some(one_line(field("title")))
+                    .filter(|t| !t.is_empty())
+                    .unwrap_or_else(|| url.clone());
+                out.push_str(&format!("- Source: [{title}](<{url}>)\n\n"));
+            }
+            "source-document" => {
+                out.push_str(&format!(
+                    "- Source document: {} ({})\n\n",
+                    one_line(field("title")),
+                    one_line(field("mediaType"))
+                ));
+            }
+            "file" => {
+                let name = Some(one_line(field("filename")))
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or_else(|| "unnamed file".into());
+                out.push_str(&format!(
+                    "- File: `{name}` ({})\n\n",
+                    one_line(field("mediaType"))
+                ));
+            }
+            _ if kind == "dynamic-tool" || kind.starts_with("tool-") => {
+                let name = if kind == "dynamic-tool" {
+                    field("toolName")
+                } else {
+                    &kind["tool-".len()..]
+                };
+                out.push_str(&format!(
+                    "**Tool `{}`** ({})\n\n",
+                    one_line(name),
+                    one_line(field("state"))
+                ));
+                if let Some(input) = part.get("input") {
+                    out.push_str("Input:\n\n");
+                    fenced_json(out, input);
+                }
+                if let Some(output) = part.get("output") {
+                    out.push_str("Output:\n\n");
+                    fenced_json(out, output);
+                }
+                if !field("errorText").is_empty() {
+                    out.push_str("Error:\n\n");
+                    fenced(out, "text", field("errorText"));
+                }
+            }
+            _ if kind.starts_with("data-") => {
+                out.push_str(&format!(
+                    "**Data `{}`**\n\n",
+                    one_line(&kind["data-".len()..])
+                ));
+                fenced_json(out, part.get("data").unwrap_or(&Value::Null));
+            }
+            _ => {
+                out.push_str(&format!("**Part `{}`**\n\n", one_line(kind)));
+                fenced_json(out, part);
+            }
+        }
+    }
+}
+
 fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -74,12 +170,17 @@ impl Writer for MarkdownWriter {
     }
 
     fn message(&self, message: &Message, _first: bool) -> String {
-        let mut out = format!(
-            "---\n\n## {} · {}\n\n{}\n",
-            message.role,
-            message.created_at,
-            message.content.as_str()
-        );
+        let mut out = format!("---\n\n## {} · {}", message.role, message.created_at);
+        if message.status != MessageStatus::Complete {
+            out.push_str(&format!(" ({})", message.status.as_str()));
+        }
+        out.push_str("\n\n");
+        if message.parts.is_derived() {
+            out.push_str(message.content.as_str());
+            out.push('\n');
+        } else {
+            render_parts(&mut out, &message.parts.items());
+        }
         let sources = message.sources.items();
         if !sources.is_empty() {
             out.push_str("\nSources:\n\n");

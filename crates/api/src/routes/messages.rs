@@ -4,10 +4,13 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
-use domain::{DeleteScope, DomainError, MessageId, MessageView, PageLimit, PathTarget, SortOrder};
+use domain::{
+    DeleteScope, DomainError, MessageId, MessageView, PageLimit, PathTarget, SortOrder, Upsert,
+};
 
 use crate::dto::{
-    BatchBody, CreateMessageBody, DataResponse, MessageResponse, PageResponse, UpdateMessageBody,
+    BatchBody, CreateMessageBody, DataResponse, FeedbackBody, FeedbackResponse, MessageResponse,
+    PageResponse, PutMessageBody, UpdateMessageBody,
 };
 use crate::error::ApiError;
 use crate::extract::{AuthUser, JsonBody, from_value, if_match, message_id, thread_id};
@@ -239,6 +242,86 @@ pub async fn update_message(
     Ok(HttpResponse::Ok()
         .insert_header((header::ETAG, message.version.etag()))
         .json(MessageResponse::from(message)))
+}
+
+/// `PUT /api/v1/threads/{thread_id}/messages/{message_id}`: creates the message with this
+/// id (201) or replaces it (200). The one call a streaming route handler needs.
+#[utoipa::path(put, path = "/api/v1/threads/{thread_id}/messages/{message_id}", tag = "messages",
+    params(("thread_id" = uuid::Uuid, Path), ("message_id" = uuid::Uuid, Path),
+        ("If-Match" = Option<String>, Header, description = "Write only if the message's ETag still matches; when the message does not exist yet, any `If-Match` fails (412).")),
+    request_body(content = PutMessageBody, description = "The create body (`id` may be omitted; when given it must equal the path's)."),
+    responses(
+        (status = 201, description = "Created, exactly as an append: the parent rule, the active leaf and the counters.", body = MessageResponse,
+            headers(("Location" = String), ("ETag" = String))),
+        (status = 200, description = "Replaced its `content`, `parts`, `sources`, `metadata` and `status` (fields omitted take their create defaults); its `updated_at` and the thread's moved; the active leaf did not.", body = MessageResponse,
+            headers(("ETag" = String))),
+        (status = 409, description = "`message_conflict`: the message exists with another `role`, or the body names a `parent_id` other than the stored one. `id_conflict`: the id is used in another thread or by another user.", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match` does not match (or the message does not exist yet).", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn put_message(
+    AuthUser(user): AuthUser,
+    path: web::Path<(String, String)>,
+    req: HttpRequest,
+    JsonBody(body): JsonBody<PutMessageBody>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (thread, id) = (thread_id(&path.0)?, message_id(&path.1)?);
+    let message = body.try_into_put(id, &state.limits)?;
+    let put = state
+        .messages
+        .put(&user.user_id, thread, id, message, if_match(&req))
+        .await?;
+    Ok(match put {
+        Upsert::Created(message) => HttpResponse::Created()
+            .insert_header((
+                header::LOCATION,
+                format!("/api/v1/threads/{thread}/messages/{}", message.id),
+            ))
+            .insert_header((header::ETAG, message.version.etag()))
+            .json(MessageResponse::from(message)),
+        Upsert::Replaced(message) => HttpResponse::Ok()
+            .insert_header((header::ETAG, message.version.etag()))
+            .json(MessageResponse::from(message)),
+    })
+}
+
+/// `PUT /api/v1/threads/{thread_id}/messages/{message_id}/feedback`.
+#[utoipa::path(put, path = "/api/v1/threads/{thread_id}/messages/{message_id}/feedback", tag = "messages",
+    params(("thread_id" = uuid::Uuid, Path), ("message_id" = uuid::Uuid, Path)),
+    request_body = FeedbackBody,
+    responses(
+        (status = 200, description = "The feedback as stored (replacing any earlier one). The message's `updated_at` and its thread's do not move; its `ETag` does.", body = FeedbackResponse),
+    ))]
+pub async fn put_feedback(
+    AuthUser(user): AuthUser,
+    path: web::Path<(String, String)>,
+    JsonBody(body): JsonBody<FeedbackBody>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (thread, id) = (thread_id(&path.0)?, message_id(&path.1)?);
+    let feedback = body.try_into_domain()?;
+    let stored = state
+        .messages
+        .set_feedback(&user.user_id, thread, id, feedback)
+        .await?;
+    Ok(HttpResponse::Ok().json(FeedbackResponse::from(stored)))
+}
+
+/// `DELETE /api/v1/threads/{thread_id}/messages/{message_id}/feedback`.
+#[utoipa::path(delete, path = "/api/v1/threads/{thread_id}/messages/{message_id}/feedback", tag = "messages",
+    params(("thread_id" = uuid::Uuid, Path), ("message_id" = uuid::Uuid, Path)),
+    responses((status = 204, description = "No feedback is left on the message (also when there was none).")))]
+pub async fn delete_feedback(
+    AuthUser(user): AuthUser,
+    path: web::Path<(String, String)>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (thread, id) = (thread_id(&path.0)?, message_id(&path.1)?);
+    state
+        .messages
+        .clear_feedback(&user.user_id, thread, id)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// `DELETE /api/v1/threads/{thread_id}/messages/{message_id}`.

@@ -45,6 +45,12 @@ fn body_for(method: &Method, template: &str, message_id: &str) -> Option<Value> 
             Some(json!({"content": "pwned"}))
         }
         ("POST", "/api/v1/threads/{thread_id}/messages") => Some(message),
+        ("PUT", "/api/v1/threads/{thread_id}/messages/{message_id}") => {
+            Some(json!({"role": "assistant", "parts": [{"type": "text", "text": "pwned"}]}))
+        }
+        ("PUT", "/api/v1/threads/{thread_id}/messages/{message_id}/feedback") => {
+            Some(json!({"rating": "down", "comment": "pwned"}))
+        }
         ("POST", "/api/v1/threads/{thread_id}/messages/batch") => {
             Some(json!({"messages": [message]}))
         }
@@ -118,6 +124,15 @@ async fn every_operation_answers_another_users_ids_exactly_like_missing_ones(bac
     let mallorys = app.create_thread("mallory", "mine").await;
     let own = str_of(&mallorys, "id").to_owned();
     let own_message = str_of(&app.append("mallory", &own, "mine").await, "id").to_owned();
+    // A message of Mallory's in another thread of hers: a PUT that names it on her own
+    // thread is an `id_conflict`, which is what naming Alice's must answer too.
+    let elsewhere = app.create_thread("mallory", "elsewhere").await;
+    let elsewhere_message = str_of(
+        &app.append("mallory", str_of(&elsewhere, "id"), "there")
+            .await,
+        "id",
+    )
+    .to_owned();
     let before = alices_view(&app, &tid).await;
 
     let doc: Value = app
@@ -157,10 +172,16 @@ async fn every_operation_answers_another_users_ids_exactly_like_missing_ones(bac
             ];
             if template.contains("{message_id}") {
                 cases.push(((random(), alice_messages[1].clone()), (random(), random())));
-                // Her own thread with Alice's message: like a message missing from it.
+                // Her own thread with Alice's message: like a message missing from it; for
+                // a PUT, which creates a missing id, like an id she used elsewhere herself.
+                let twin = if method_name == "PUT" && !template.ends_with("/feedback") {
+                    elsewhere_message.clone()
+                } else {
+                    random()
+                };
                 cases.push((
                     (own.clone(), alice_messages[2].clone()),
-                    (own.clone(), random()),
+                    (own.clone(), twin),
                 ));
             }
             for ((thread, message), (missing_thread, missing_message)) in cases {
@@ -176,7 +197,10 @@ async fn every_operation_answers_another_users_ids_exactly_like_missing_ones(bac
                     );
                     let got = send(&app, &method, &theirs, body.as_ref()).await;
                     let expected = send(&app, &method, &missing, body.as_ref()).await;
-                    assert!([404, 405].contains(&got.0), "{method} {theirs}: {got:?}");
+                    assert!(
+                        [404, 405].contains(&got.0) || (method_name == "PUT" && got.0 == 409),
+                        "{method} {theirs}: {got:?}"
+                    );
                     assert_eq!(got, expected, "{method} {theirs} vs a missing resource");
                     assert!(!got.2.contains(SECRET), "{method} {theirs} leaks data");
                     compared += 1;

@@ -55,7 +55,13 @@ async fn appending_a_message_returns_it_and_updates_the_threads_counters(backend
         None,
         "only path listings carry siblings"
     );
-    assert_eq!(message.as_object().expect("object").len(), 9);
+    assert_eq!(
+        message["parts"],
+        json!([{"type": "text", "text": str_of(&message, "content")}])
+    );
+    assert_eq!(message["status"], "complete");
+    assert_eq!(message["feedback"], Value::Null);
+    assert_eq!(message.as_object().expect("object").len(), 12);
 
     let res = app.get(&location, "alice").await;
     assert_eq!(res.json::<Value>().await.expect("json"), message);

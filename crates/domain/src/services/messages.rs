@@ -1733,14 +1733,16 @@ mod tests {
         let mut repo = MockMessageRepository::new();
         let mut looks = 0;
         let (first, second) = (stored.clone(), newer.clone());
-        repo.expect_get_message().times(3).returning(move |_, _, _| {
-            looks += 1;
-            match looks {
-                1 => Err(StoreError::NotFound),
-                2 => Ok(first.clone()),
-                _ => Ok(second.clone()),
-            }
-        });
+        repo.expect_get_message()
+            .times(3)
+            .returning(move |_, _, _| {
+                looks += 1;
+                match looks {
+                    1 => Err(StoreError::NotFound),
+                    2 => Ok(first.clone()),
+                    _ => Ok(second.clone()),
+                }
+            });
         repo.expect_append_messages()
             .times(1)
             .returning(|_, _, _, _, _| Err(StoreError::AlreadyExists));

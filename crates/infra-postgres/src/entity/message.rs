@@ -19,6 +19,12 @@ pub(crate) struct Model {
     pub sources: Json,
     #[sea_orm(column_type = "JsonBinary")]
     pub metadata: Json,
+    /// `NULL`: derived from `content`.
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub parts: Option<Json>,
+    pub status: String,
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub feedback: Option<Json>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     pub version: i64,

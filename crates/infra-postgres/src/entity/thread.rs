@@ -21,6 +21,7 @@ pub(crate) struct Model {
     pub updated_at: DateTimeUtc,
     pub version: i64,
     pub active_leaf_id: Option<Uuid>,
+    pub active_stream_id: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -8,7 +8,7 @@ use domain::{
     ThreadPatch,
 };
 
-use crate::support::{at, content, new_message, title, user};
+use crate::support::{at, new_message, text, title, user};
 
 contract_test!(
     async fn another_users_thread_answers_like_a_missing_one(repos: Repos) {
@@ -140,7 +140,7 @@ contract_test!(
             NotFound
         );
         let patch = MessagePatch {
-            content: Some(content("edited by bob")),
+            text: text("edited by bob"),
             ..MessagePatch::default()
         };
         assert_store_err!(

@@ -8,7 +8,7 @@ use domain::{
 };
 use serde_json::json;
 
-use crate::support::{at, content, metadata, new_message, new_thread, sources, title, user};
+use crate::support::{at, metadata, new_message, new_thread, sources, text, title, user};
 
 /// Appends `batch` to `before` (the thread as it is), expects the append refused with
 /// `AlreadyExists`, and checks that it wrote nothing: none of `new_ids` is stored and the
@@ -266,9 +266,10 @@ contract_test!(
         let before = repos.thread(&alice, thread.id).await;
 
         let patch = MessagePatch {
-            content: Some(content("final")),
+            text: text("final"),
             sources: Some(sources(json!([{"url": "https://e.x", "n": [1, 2]}]))),
             metadata: None,
+            status: None,
         };
         let edited = repos
             .messages
@@ -319,8 +320,8 @@ contract_test!(
             .await
             .remove(0);
         let thread_before = repos.thread(&alice, thread.id).await;
-        let edit = |text: &str| MessagePatch {
-            content: Some(content(text)),
+        let edit = |new: &str| MessagePatch {
+            text: text(new),
             ..MessagePatch::default()
         };
 
@@ -647,7 +648,7 @@ contract_test!(
                 .is_empty()
         );
         let patch = MessagePatch {
-            content: Some(content("moved?")),
+            text: text("moved?"),
             ..MessagePatch::default()
         };
         assert_store_err!(

@@ -10,7 +10,7 @@ use infra_postgres::Store;
 use migration::MigratorTrait;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
 
-use crate::support::{PostgresDatabase, Repos, at, content, sqlite_url, test_options, title, user};
+use crate::support::{PostgresDatabase, Repos, at, sqlite_url, test_options, text, title, user};
 
 fn ids(messages: &[domain::Message]) -> Vec<MessageId> {
     messages.iter().map(|m| m.id).collect()
@@ -308,7 +308,7 @@ contract_test!(
             .append(&alice, thread.id, &["old alpha", "keep alpha"], at(10))
             .await;
         let patch = MessagePatch {
-            content: Some(content("new beta")),
+            text: text("new beta"),
             ..MessagePatch::default()
         };
         repos
@@ -578,7 +578,7 @@ async fn the_sqlite_index_follows_inserts_edits_deletes_and_cascades() {
         .await;
     repos.append(&bob, b.id, &["four", "five"], at(10)).await;
     let patch = MessagePatch {
-        content: Some(content("two, edited")),
+        text: text("two, edited"),
         ..MessagePatch::default()
     };
     repos
@@ -613,8 +613,10 @@ async fn the_sqlite_index_follows_inserts_edits_deletes_and_cascades() {
 }
 
 /// Applies only the first migration (the chat tables, before search) to `url`.
-/// Undoes the newest `steps` migrations, then applies every migration again.
-async fn redo_migrations(url: &str, steps: u32) {
+/// Undoes every migration from the one named `from` on (newest first), then applies
+/// every migration again.
+async fn redo_migrations(url: &str, from: &str) {
+    let steps = crate::support::migrations_since(from);
     let raw = Database::connect(url).await.expect("open raw");
     migration::Migrator::down(&raw, Some(steps))
         .await
@@ -645,11 +647,11 @@ async fn search_migration_backfills_and_can_be_redone(url: &str) {
         .await;
     // Undo the owner column and the search structures, then apply both again: the
     // message stored before them must be found, as its owner's only.
-    redo_migrations(url, 3).await;
+    redo_migrations(url, "m20261201_000001_message_owner").await;
     assert_eq!(repos.search_ids(&alice, "existed").await, [old[0].id]);
     assert!(repos.search_ids(&bob, "existed").await.is_empty());
 
-    redo_migrations(url, 2).await;
+    redo_migrations(url, "m20261201_000002_search_by_owner").await;
     let new = repos
         .append(&alice, thread.id, &["written after search existed"], at(20))
         .await;

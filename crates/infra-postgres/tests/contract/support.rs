@@ -391,6 +391,13 @@ pub fn content(text: &str) -> MessageContent {
     MessageContent::parse(text, &Limits::default()).expect("valid content")
 }
 
+/// `text` as a patch's content with the parts derived from it.
+pub fn text(text: &str) -> Option<(MessageContent, domain::MessageParts)> {
+    let content = content(text);
+    let parts = domain::MessageParts::from_content(&content);
+    Some((content, parts))
+}
+
 /// A new, empty thread as the service would build it at `created`.
 pub fn new_thread(owner: &UserId, created: Timestamp) -> Thread {
     Thread {
@@ -406,6 +413,7 @@ pub fn new_thread(owner: &UserId, created: Timestamp) -> Thread {
         updated_at: created,
         version: Version::new(created.as_micros()),
         active_leaf_id: None,
+        active_stream_id: None,
     }
 }
 
@@ -426,8 +434,11 @@ pub fn new_message(thread: ThreadId, text: &str, created: Timestamp) -> Message 
         parent_id: None,
         role: Role::User,
         content: content(text),
+        parts: domain::MessageParts::from_content(&content(text)),
+        status: domain::MessageStatus::Complete,
         sources: Sources::default(),
         metadata: Metadata::default(),
+        feedback: None,
         created_at: created,
         updated_at: created,
         version: Version::new(created.as_micros()),
@@ -505,4 +516,16 @@ impl Repos {
             .await
             .expect("get thread")
     }
+}
+
+/// How many migrations `Migrator::down` must undo to undo the one named `name` (it and
+/// every later one).
+pub fn migrations_since(name: &str) -> u32 {
+    let migrations = migration::Migrator::migrations();
+    let position = migrations
+        .iter()
+        .rev()
+        .position(|m| m.name() == name)
+        .unwrap_or_else(|| panic!("no migration named {name}"));
+    u32::try_from(position + 1).expect("few migrations")
 }
