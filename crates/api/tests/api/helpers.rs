@@ -232,6 +232,14 @@ impl TestApp {
             .expect("request")
     }
 
+    pub async fn put(&self, path: &str, user: &str, body: Value) -> Response {
+        self.as_user(Method::PUT, path, user)
+            .json(&body)
+            .send()
+            .await
+            .expect("request")
+    }
+
     pub async fn delete(&self, path: &str, user: &str) -> Response {
         self.as_user(Method::DELETE, path, user)
             .send()

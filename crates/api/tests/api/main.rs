@@ -11,6 +11,7 @@ mod isolation;
 mod lifecycle;
 mod messages;
 mod openapi;
+mod parts;
 mod pool;
 mod search;
 mod threads;

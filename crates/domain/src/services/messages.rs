@@ -390,9 +390,10 @@ impl MessageService {
     /// Creating follows every rule of [`MessageService::append`] (parent, active leaf,
     /// counters). Replacing keeps the message's place (role, parent, `created_at`; the
     /// active leaf does not move) and bumps its `updated_at` and its thread's. `If-Match`
-    /// is checked against the stored message; when the id does not exist yet any
-    /// precondition fails. Writes that race (two `PUT`s of a new id, a `PUT` and a delete)
-    /// are settled by looking again: the outcome is as if they ran one after the other.
+    /// is checked against the stored message, atomically with the write; when the id does
+    /// not exist yet any precondition fails. Writes that race (two `PUT`s of a new id, a
+    /// `PUT` and a delete) are settled by looking again: the outcome is as if they ran one
+    /// after the other.
     ///
     /// Errors: `NotFound` (thread), `MessageConflict` (another role, or a `parent_id`
     /// other than the stored one), `IdConflict` (the id is used in another thread or by
@@ -432,11 +433,16 @@ impl MessageService {
             if stored.role != message.role || !message.parent.matches(stored.parent_id) {
                 return Err(DomainError::MessageConflict);
             }
-            if let IfMatch::OneOf(versions) = &if_match
-                && !versions.contains(&stored.version)
-            {
-                return Err(DomainError::PreconditionFailed);
-            }
+            // Without a client precondition nothing needs the version: role and parent
+            // never change under a replace (a splice delete that moves the parent
+            // meanwhile commutes with it), so concurrent PUTs simply follow each other.
+            let expected = match &if_match {
+                IfMatch::OneOf(versions) if !versions.contains(&stored.version) => {
+                    return Err(DomainError::PreconditionFailed);
+                }
+                IfMatch::OneOf(versions) => Some(versions.clone()),
+                IfMatch::Any | IfMatch::Exists => None,
+            };
             match self
                 .repo
                 .update_message(
@@ -444,19 +450,15 @@ impl MessageService {
                     thread,
                     id,
                     MessagePatch::replacing_with(&message),
-                    Some(vec![stored.version]),
+                    expected,
                     Timestamp::now(),
                 )
                 .await
             {
                 Ok(replaced) => return Ok(Upsert::Replaced(in_thread(replaced, thread)?)),
-                // Changed since it was read: a client precondition no longer holds;
-                // without one, look again.
-                Err(StoreError::VersionMismatch) if matches!(if_match, IfMatch::OneOf(_)) => {
-                    return Err(DomainError::PreconditionFailed);
-                }
-                // Changed or deleted since it was read: look again.
-                Err(StoreError::VersionMismatch | StoreError::NotFound) => continue,
+                Err(StoreError::VersionMismatch) => return Err(DomainError::PreconditionFailed),
+                // Deleted since it was read: look again.
+                Err(StoreError::NotFound) => continue,
                 Err(other) => return Err(other.into()),
             }
         }
@@ -1591,7 +1593,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_put_of_an_existing_message_replaces_it_under_its_current_version() {
+    async fn a_put_of_an_existing_message_replaces_it_in_place() {
         let (thread, id) = (ThreadId::generate(), MessageId::generate());
         let mut stored = as_stored(thread, id, "old");
         stored.role = Role::Assistant;
@@ -1604,7 +1606,7 @@ mod tests {
             .withf(move |_, t, m, patch, expected, _| {
                 *t == thread
                     && *m == id
-                    && expected.as_deref() == Some(&[version][..])
+                    && expected.is_none()
                     && patch.status == Some(MessageStatus::Streaming)
                     && patch.sources == Some(Sources::default())
                     && patch
@@ -1722,48 +1724,87 @@ mod tests {
 
     #[tokio::test]
     async fn a_put_that_loses_a_race_looks_again() {
-        // The message is created by someone else between the look and the append, then
-        // replaced by someone else between the look and the update: the PUT ends as a
-        // replace of the latest version.
+        // The message is created by someone else between the look and the append (so the
+        // PUT replaces it), and deleted by someone else between the next look and the
+        // update (so the PUT creates it again).
         let (thread, id) = (ThreadId::generate(), MessageId::generate());
         let mut stored = as_stored(thread, id, "theirs");
         stored.role = Role::Assistant;
-        let mut newer = stored.clone();
-        newer.version = Version::new(stored.version.get() + 1);
         let mut repo = MockMessageRepository::new();
         let mut looks = 0;
-        let (first, second) = (stored.clone(), newer.clone());
+        let theirs = stored.clone();
         repo.expect_get_message()
-            .times(3)
+            .times(4)
             .returning(move |_, _, _| {
                 looks += 1;
                 match looks {
-                    1 => Err(StoreError::NotFound),
-                    2 => Ok(first.clone()),
-                    _ => Ok(second.clone()),
+                    1 | 4 => Err(StoreError::NotFound),
+                    _ => Ok(theirs.clone()),
                 }
             });
+        let mut appends = 0;
         repo.expect_append_messages()
-            .times(1)
-            .returning(|_, _, _, _, _| Err(StoreError::AlreadyExists));
+            .times(2)
+            .returning(move |_, _, _, msgs, _| {
+                appends += 1;
+                if appends == 1 {
+                    Err(StoreError::AlreadyExists)
+                } else {
+                    Ok(msgs)
+                }
+            });
         let theirs = stored.clone();
         repo.expect_find_messages()
             .returning(move |_, _, _| Ok(vec![theirs.clone()]));
-        let newer_version = newer.version;
+        let mut updates = 0;
         repo.expect_update_message()
             .times(2)
             .returning(move |_, _, _, _, expected, _| {
-                if expected == Some(vec![newer_version]) {
-                    Ok(newer.clone())
+                assert_eq!(expected, None);
+                updates += 1;
+                if updates == 1 {
+                    Ok(stored.clone())
                 } else {
-                    Err(StoreError::VersionMismatch)
+                    Err(StoreError::NotFound)
                 }
             });
-        let put = service(repo)
+        let service = service(repo);
+        let put = service
             .put(&alice(), thread, id, assistant("mine"), IfMatch::Any)
             .await
             .expect("replaced");
-        assert!(matches!(put, Upsert::Replaced(m) if m.version == newer_version));
+        assert!(matches!(put, Upsert::Replaced(_)));
+        let put = service
+            .put(&alice(), thread, id, assistant("mine"), IfMatch::Any)
+            .await
+            .expect("created again");
+        assert!(matches!(put, Upsert::Created(m) if m.id == id));
+    }
+
+    #[tokio::test]
+    async fn a_put_whose_if_match_stops_matching_before_the_write_fails_the_precondition() {
+        let (thread, id) = (ThreadId::generate(), MessageId::generate());
+        let mut stored = as_stored(thread, id, "x");
+        stored.role = Role::Assistant;
+        let version = stored.version;
+        let mut repo = MockMessageRepository::new();
+        repo.expect_get_message()
+            .returning(move |_, _, _| Ok(stored.clone()));
+        repo.expect_update_message()
+            .withf(move |_, _, _, _, expected, _| expected.as_deref() == Some(&[version][..]))
+            .times(1)
+            .returning(|_, _, _, _, _, _| Err(StoreError::VersionMismatch));
+        let err = service(repo)
+            .put(
+                &alice(),
+                thread,
+                id,
+                assistant("y"),
+                IfMatch::OneOf(vec![version]),
+            )
+            .await
+            .expect_err("412");
+        assert!(matches!(err, DomainError::PreconditionFailed));
     }
 
     #[tokio::test]
