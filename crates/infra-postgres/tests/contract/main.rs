@@ -56,6 +56,7 @@ mod concurrency;
 mod isolation;
 mod messages;
 mod pagination;
+mod parts;
 mod search;
 mod store;
 mod support;
