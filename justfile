@@ -14,11 +14,14 @@ token user="alice":
 test:
     cargo nextest run --workspace
 
-# A real Better Auth against the chat-history binary (needs Node.js and the local PostgreSQL).
+# A real Better Auth against the chat-history binary (needs Node.js and the local PostgreSQL),
+# and the Vercel AI SDK saving and reading back its own UIMessages (docs/guides/ai-sdk.md).
 interop:
     npm ci --prefix interop/better-auth
+    npm ci --prefix interop/ai-sdk
     cargo build --bin chat-history
     CHAT_HISTORY_BIN="${CARGO_TARGET_DIR:-target}/debug/chat-history" npm test --prefix interop/better-auth
+    CHAT_HISTORY_BIN="${CARGO_TARGET_DIR:-target}/debug/chat-history" npm test --prefix interop/ai-sdk
 
 # The fault tests alone: kill -9, PostgreSQL restarts, a slow database, SIGTERM (see docs/security.md).
 chaos:
