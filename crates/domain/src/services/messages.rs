@@ -1597,7 +1597,6 @@ mod tests {
         let (thread, id) = (ThreadId::generate(), MessageId::generate());
         let mut stored = as_stored(thread, id, "old");
         stored.role = Role::Assistant;
-        let version = stored.version;
         let mut repo = MockMessageRepository::new();
         let current = stored.clone();
         repo.expect_get_message()
