@@ -566,8 +566,30 @@ pub struct FeedbackBody {
     comment: Option<String>,
     /// Up to 16 labels of 1 to 64 characters each.
     #[serde(default, deserialize_with = "non_null")]
-    #[schema(nullable = false, max_items = 16)]
+    #[schema(nullable = false, max_items = 16, value_type = Vec<TagSchema>)]
     tags: Option<Vec<String>>,
+}
+
+/// A feedback tag: 1 to 64 characters, no U+0000.
+#[derive(Debug)]
+pub struct TagSchema;
+
+impl utoipa::PartialSchema for TagSchema {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .min_length(Some(1))
+            .max_length(Some(64))
+            .pattern(Some("^[^\\u0000]*$"))
+            .description(Some("A label: 1 to 64 characters."))
+            .into()
+    }
+}
+
+impl ToSchema for TagSchema {
+    fn name() -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("FeedbackTag")
+    }
 }
 
 impl FeedbackBody {

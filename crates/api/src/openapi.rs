@@ -178,7 +178,7 @@ const RESPONSES: [ErrorResponse; 13] = [
     ),
     (
         "Conflict",
-        "`idempotency_conflict`: the id was used with another body; `id_conflict`: the id is taken elsewhere.",
+        "`idempotency_conflict`: the id was used with another body; `id_conflict`: the id is taken elsewhere; `message_conflict`: a message PUT asks for another role or parent.",
         None,
     ),
     (
@@ -267,6 +267,7 @@ impl Modify for ErrorResponses {
             let ops = [
                 (HttpMethod::Get, item.get.as_mut()),
                 (HttpMethod::Post, item.post.as_mut()),
+                (HttpMethod::Put, item.put.as_mut()),
                 (HttpMethod::Patch, item.patch.as_mut()),
                 (HttpMethod::Delete, item.delete.as_mut()),
             ];

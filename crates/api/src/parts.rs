@@ -42,6 +42,7 @@ fn part(title: &str, description: &str, kind: TypeRule) -> ObjectBuilder {
     let kind_schema = match kind {
         TypeRule::Is(name) => string("The part type.").enum_values(Some([name])),
         TypeRule::Matches(pattern, what) => string(what).pattern(Some(pattern)),
+        TypeRule::Any => string("The part type."),
     };
     ObjectBuilder::new()
         .schema_type(Type::Object)
@@ -56,6 +57,7 @@ fn part(title: &str, description: &str, kind: TypeRule) -> ObjectBuilder {
 enum TypeRule {
     Is(&'static str),
     Matches(&'static str, &'static str),
+    Any,
 }
 
 /// The states of a tool invocation.
@@ -209,7 +211,7 @@ fn part_schemas() -> Vec<(&'static str, Object)> {
             part(
                 "Any other part",
                 "A part of a type this document does not list (a future AI SDK type, or an app's own): stored and returned verbatim.",
-                TypeRule::Matches(".", "The part type."),
+                TypeRule::Any,
             )
             .build(),
         ),
