@@ -3,7 +3,9 @@
 // SDK's own streamText / UI message stream; chat-store.mjs saves them as they grow and
 // reads them back; the SDK must accept what the service returns exactly as it produced it.
 // The route handler of docs/guides/ai-sdk.md runs here too, driven by the SDK's own
-// client transport: a reply stopped midway, a regenerated one, a failing model.
+// client transport: a reply stopped midway, a regenerated one, a failing model. And a
+// TypeScript client generated from the service's /openapi.json (openapi-typescript) must
+// type-check the SDK's own UIMessage types (tsc, strict).
 //
 //   npm ci --prefix interop/ai-sdk
 //   CHAT_HISTORY_BIN=target/debug/chat-history npm test --prefix interop/ai-sdk
@@ -18,6 +20,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
 
 import {
   DefaultChatTransport,
@@ -30,6 +33,8 @@ import {
   validateUIMessages,
 } from "ai";
 import { MockLanguageModelV3 } from "ai/test";
+import openapiTS, { astToString } from "openapi-typescript";
+import ts from "typescript";
 import { z } from "zod";
 
 import {
@@ -764,6 +769,198 @@ describe("what a client sees of the PUT and active_stream_id rules", () => {
     assert.equal((await getThread(alice, threadId)).thread.active_stream_id, "stream-1.a_b");
     assert.equal(await clearActiveStream(alice, threadId, "stream-1.a_b"), true);
     assert.equal((await getThread(alice, threadId)).thread.active_stream_id, null);
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+// A TypeScript client generated from /openapi.json, against the SDK's own types
+
+/**
+ * What a TypeScript app writes with the generated `components` and `paths` (./api.ts) and
+ * the SDK's types: each line compiles only if the document describes what the SDK has.
+ * The union `UIMessagePart` ends in the open `OtherUIPart` (any object with a string
+ * `type`), which every SDK part matches; so each part is also checked against the schema
+ * of its own type, where a field typed wrong in the document shows.
+ */
+const TYPECHECK_TS = `\
+import type {
+  DataUIPart,
+  DynamicToolUIPart,
+  FileUIPart,
+  InferUITools,
+  ReasoningUIPart,
+  SourceDocumentUIPart,
+  SourceUrlUIPart,
+  StepStartUIPart,
+  TextUIPart,
+  Tool,
+  ToolUIPart,
+  UIMessage,
+} from "ai";
+
+import type { components, paths } from "./api.js";
+
+type Schemas = components["schemas"];
+type Part = Schemas["UIMessagePart"];
+type Message = Schemas["Message"];
+type Messages = paths["/api/v1/threads/{thread_id}/messages"];
+type OneMessage = paths["/api/v1/threads/{thread_id}/messages/{message_id}"];
+type PostBody = Messages["post"]["requestBody"]["content"]["application/json"];
+type PutBody = OneMessage["put"]["requestBody"]["content"]["application/json"];
+
+/** Compiles only if \`value\` is assignable to \`T\`; the error says which field is not. */
+declare function expectAssignable<T>(value: T): void;
+/** Compiles only if \`A\` and \`B\` are the same type (\`any\` is equal to nothing else). */
+type Equal<A, B> =
+  (<X>() => X extends A ? 1 : 2) extends <X>() => X extends B ? 1 : 2 ? true : false;
+declare function expectTrue<T extends true>(): void;
+
+// The SDK's generic UIMessage, and one with a concrete metadata, tool and data types.
+type WeatherTool = Tool<{ city: string }, { city: string; temperatureC: number; sky: string }>;
+type AppTools = InferUITools<{ weather: WeatherTool }>;
+type AppData = { weather: { city: string; temperatureC: number }; notice: string };
+type AppMessage = UIMessage<{ model: string; createdAt: number }, AppData, AppTools>;
+declare const generic: UIMessage;
+declare const app: AppMessage;
+
+// (a) A UIMessage's parts are a request body's parts: the schema is CreateMessageBody,
+// which POST and PUT .../messages take.
+expectTrue<Equal<PutBody, Schemas["CreateMessageBody"]>>();
+expectTrue<Equal<PostBody, Schemas["CreateMessageBody"]>>();
+expectAssignable<Schemas["CreateMessageBody"]["parts"]>(generic.parts);
+expectAssignable<Schemas["CreateMessageBody"]["parts"]>(app.parts);
+expectAssignable<Schemas["UpdateMessageBody"]["parts"]>(app.parts);
+expectAssignable<Schemas["BatchBody"]["messages"][number]["parts"]>(app.parts);
+// The whole body chat-store.mjs's saveMessage PUTs.
+expectAssignable<PutBody>({
+  role: app.role,
+  parts: app.parts,
+  metadata: app.metadata ?? {},
+  status: "streaming",
+  parent_id: null,
+});
+
+// (b) Each part type of the SDK is a UIMessagePart, and matches the schema of its type.
+declare const text: TextUIPart;
+declare const reasoning: ReasoningUIPart;
+declare const anyTool: ToolUIPart;
+declare const weatherTool: ToolUIPart<AppTools>;
+declare const dynamicTool: DynamicToolUIPart;
+declare const sourceUrl: SourceUrlUIPart;
+declare const sourceDocument: SourceDocumentUIPart;
+declare const file: FileUIPart;
+declare const anyData: DataUIPart<Record<string, unknown>>;
+declare const weatherData: DataUIPart<AppData>;
+declare const stepStart: StepStartUIPart;
+expectAssignable<Part>(text);
+expectAssignable<Part>(reasoning);
+expectAssignable<Part>(anyTool);
+expectAssignable<Part>(weatherTool);
+expectAssignable<Part>(dynamicTool);
+expectAssignable<Part>(sourceUrl);
+expectAssignable<Part>(sourceDocument);
+expectAssignable<Part>(file);
+expectAssignable<Part>(anyData);
+expectAssignable<Part>(weatherData);
+expectAssignable<Part>(stepStart);
+expectAssignable<Schemas["TextUIPart"]>(text);
+expectAssignable<Schemas["ReasoningUIPart"]>(reasoning);
+expectAssignable<Schemas["ToolUIPart"]>(anyTool);
+expectAssignable<Schemas["ToolUIPart"]>(weatherTool);
+expectAssignable<Schemas["DynamicToolUIPart"]>(dynamicTool);
+expectAssignable<Schemas["SourceUrlUIPart"]>(sourceUrl);
+expectAssignable<Schemas["SourceDocumentUIPart"]>(sourceDocument);
+expectAssignable<Schemas["FileUIPart"]>(file);
+expectAssignable<Schemas["DataUIPart"]>(anyData);
+expectAssignable<Schemas["DataUIPart"]>(weatherData);
+expectAssignable<Schemas["StepStartUIPart"]>(stepStart);
+
+// (c) A Message as the service returns it: {id, role, parts, metadata} is a UIMessage's.
+expectTrue<Equal<Message["id"], string>>();
+expectTrue<Equal<Message["role"], "system" | "user" | "assistant" | "tool">>();
+expectAssignable<Message["role"]>(generic.role);
+expectTrue<Equal<Message["parts"], Part[]>>();
+expectTrue<Equal<Message["metadata"], { [key: string]: unknown }>>();
+expectAssignable<Message["metadata"]>(app.metadata ?? {});
+expectTrue<Equal<Message["status"], "complete" | "streaming" | "aborted" | "error">>();
+
+// None of this holds vacuously: the generated types and the SDK's are not \`any\`.
+// @ts-expect-error a part without a type is no UIMessagePart
+expectAssignable<Part>({ text: "no type" });
+// @ts-expect-error a text part without its text is no TextUIPart of the document
+expectAssignable<Schemas["TextUIPart"]>({ type: "text" });
+// @ts-expect-error nor of the SDK
+expectAssignable<TextUIPart>({ type: "text" });
+// @ts-expect-error no such status
+expectAssignable<Message["status"]>("pending");
+`;
+
+/** tsc's errors, each with the line it is about. */
+function formatDiagnostics(diagnostics) {
+  return diagnostics
+    .map((d) => {
+      const message = ts.flattenDiagnosticMessageText(d.messageText, "\n    ");
+      if (!d.file || d.start === undefined) return `TS${d.code}: ${message}`;
+      const { line, character } = d.file.getLineAndCharacterOfPosition(d.start);
+      const source = d.file.text.split("\n")[line];
+      const where = `${path.basename(d.file.fileName)}:${line + 1}:${character + 1}`;
+      return `${where} TS${d.code}: ${message}\n  > ${source}`;
+    })
+    .join("\n\n");
+}
+
+describe("a TypeScript client generated from /openapi.json", () => {
+  test("type-checks the AI SDK's UIMessages, in requests and in responses (tsc, strict)", async () => {
+    const res = await fetch(`${state.serviceUrl}/openapi.json`);
+    assert.equal(res.status, 200);
+    const document = await res.json();
+    assert.ok(document.components.schemas.UIMessagePart, "the document has UIMessagePart");
+
+    // A throwaway project: the generated types, the checks, and this package's
+    // node_modules (for "ai") behind a link, resolved the way Node resolves them.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "chat-history-typecheck-"));
+    const modules = path.join(dir, "node_modules");
+    try {
+      fs.writeFileSync(path.join(dir, "api.ts"), astToString(await openapiTS(document)));
+      fs.writeFileSync(path.join(dir, "check.ts"), TYPECHECK_TS);
+      fs.writeFileSync(path.join(dir, "package.json"), JSON.stringify({ type: "module" }));
+      const tsconfig = {
+        compilerOptions: {
+          strict: true,
+          noEmit: true,
+          target: "es2022",
+          lib: ["es2023", "dom", "dom.iterable"],
+          module: "nodenext",
+          moduleResolution: "nodenext",
+          types: [],
+          // The SDK's own .d.ts are not the subject; api.ts and check.ts are checked.
+          skipLibCheck: true,
+        },
+        files: ["api.ts", "check.ts"],
+      };
+      fs.writeFileSync(path.join(dir, "tsconfig.json"), JSON.stringify(tsconfig, null, 2));
+      const ours = fileURLToPath(new URL("./node_modules", import.meta.url));
+      fs.symlinkSync(ours, modules, "junction");
+
+      const config = ts.getParsedCommandLineOfConfigFile(
+        path.join(dir, "tsconfig.json"),
+        undefined,
+        { ...ts.sys, onUnRecoverableConfigFileDiagnostic: (d) => assert.fail(formatDiagnostics([d])) },
+      );
+      assert.deepEqual(config.errors, [], formatDiagnostics(config.errors));
+      const program = ts.createProgram({ rootNames: config.fileNames, options: config.options });
+      const diagnostics = ts.getPreEmitDiagnostics(program);
+      assert.equal(diagnostics.length, 0, `tsc:\n\n${formatDiagnostics(diagnostics)}`);
+      // And the checks saw the SDK's declarations, not a stand-in.
+      const files = program.getSourceFiles().map((f) => f.fileName);
+      assert.ok(
+        files.some((f) => f.endsWith("/node_modules/ai/dist/index.d.ts")),
+        'check.ts resolved "ai" to node_modules/ai',
+      );
+    } finally {
+      fs.rmSync(modules, { force: true }); // the link (not recursive: never what it points to)
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

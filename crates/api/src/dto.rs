@@ -60,7 +60,7 @@ pub struct CreateThreadBody {
     title: Option<String>,
     /// A JSON object of at most 16 KiB serialized. Default `{}`.
     #[serde(default, deserialize_with = "non_null_value")]
-    #[schema(nullable = false, value_type = Object)]
+    #[schema(nullable = false, value_type = crate::parts::JsonObject)]
     metadata: Option<Value>,
 }
 
@@ -93,7 +93,7 @@ pub struct UpdateThreadBody {
     title: Option<String>,
     /// New metadata, replacing the whole object (at most 16 KiB).
     #[serde(default, deserialize_with = "non_null_value")]
-    #[schema(nullable = false, value_type = Object)]
+    #[schema(nullable = false, value_type = crate::parts::JsonObject)]
     metadata: Option<Value>,
     /// Archive (`true`) or unarchive (`false`).
     #[serde(default, deserialize_with = "non_null")]
@@ -200,11 +200,11 @@ pub struct CreateMessageBody {
     status: Option<String>,
     /// Retrieval citations: an array of objects, at most 256 KiB serialized. Default `[]`.
     #[serde(default, deserialize_with = "non_null_value")]
-    #[schema(nullable = false, value_type = Vec<Object>)]
+    #[schema(nullable = false, value_type = Vec<crate::parts::JsonObject>)]
     sources: Option<Value>,
     /// A JSON object of at most 16 KiB serialized. Default `{}`.
     #[serde(default, deserialize_with = "non_null_value")]
-    #[schema(nullable = false, value_type = Object)]
+    #[schema(nullable = false, value_type = crate::parts::JsonObject)]
     metadata: Option<Value>,
     /// Where the message goes in the conversation tree. Omitted: after the thread's active
     /// leaf (in a batch, after the message before it), so a client that never sends it
@@ -368,11 +368,11 @@ pub struct UpdateMessageBody {
     status: Option<String>,
     /// New citations (an array of objects).
     #[serde(default, deserialize_with = "non_null_value")]
-    #[schema(nullable = false, value_type = Vec<Object>)]
+    #[schema(nullable = false, value_type = Vec<crate::parts::JsonObject>)]
     sources: Option<Value>,
     /// New metadata, replacing the whole object.
     #[serde(default, deserialize_with = "non_null_value")]
-    #[schema(nullable = false, value_type = Object)]
+    #[schema(nullable = false, value_type = crate::parts::JsonObject)]
     metadata: Option<Value>,
 }
 
@@ -414,7 +414,7 @@ pub struct ThreadResponse {
     #[schema(value_type = String, format = Uuid)]
     id: uuid::Uuid,
     title: String,
-    #[schema(value_type = Object)]
+    #[schema(value_type = crate::parts::JsonObject)]
     metadata: Box<RawValue>,
     archived: bool,
     pinned: bool,
@@ -486,9 +486,9 @@ pub struct MessageResponse {
     parts: Box<RawValue>,
     #[schema(value_type = StatusSchema)]
     status: &'static str,
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<crate::parts::JsonObject>)]
     sources: Box<RawValue>,
-    #[schema(value_type = Object)]
+    #[schema(value_type = crate::parts::JsonObject)]
     metadata: Box<RawValue>,
     /// The user's rating; `null` when none was given.
     feedback: Option<FeedbackResponse>,

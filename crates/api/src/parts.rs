@@ -1,4 +1,4 @@
-//! The OpenAPI schemas of a message's `parts`: one per part type of the Vercel AI SDK's
+//! Open JSON objects, and the OpenAPI schemas of a message's `parts`: one per part type of the Vercel AI SDK's
 //! `UIMessage` (AI SDK 6), and an open one for every other type, so that a client
 //! generated from the document types real `UIMessage`s while the service stores any part
 //! verbatim. Validation is the domain's (`MessageParts`): an object with a string `type`.
@@ -34,7 +34,28 @@ fn provider_metadata() -> Object {
     ObjectBuilder::new()
         .schema_type(Type::Object)
         .description(Some("Provider-specific data, kept as given."))
+        .additional_properties(Some(AdditionalProperties::FreeForm(true)))
         .build()
+}
+
+/// Any JSON object (`metadata`, a source): `additionalProperties: true` said out loud, so
+/// that generated clients type it as an open record rather than an empty one.
+#[derive(Debug)]
+pub struct JsonObject;
+
+impl PartialSchema for JsonObject {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .additional_properties(Some(AdditionalProperties::FreeForm(true)))
+            .into()
+    }
+}
+
+impl ToSchema for JsonObject {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("JsonObject")
+    }
 }
 
 /// An open object whose `type` is `kind` (a constant) or matches `pattern`.
