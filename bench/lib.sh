@@ -32,7 +32,7 @@ start_service() { # start_service DB
   env DATABASE_URL="$PGURL/$1" LISTEN_ADDR="127.0.0.1:$PORT" MIGRATE_ON_START=false \
       RATE_LIMIT_PER_MINUTE=0 ${SESSION_TTL:+SESSION_CACHE_TTL_SECS="$SESSION_TTL"} \
       LOG_FORMAT=json RUST_LOG="$SERVICE_LOG" $SERVICE_ENV \
-      "$BIN" serve 2>/dev/null >/dev/null &
+      $LOAD_PREFIX "$BIN" serve 2>/dev/null >/dev/null &
   SERVICE_PID=$!
   for _ in $(seq 100); do
     curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && return
@@ -49,4 +49,22 @@ stop_service() {
     SERVICE_PID=
   fi
 }
-trap 'stop_service; cleanup_dbs' EXIT
+# --- CPU pinning (PIN=1) -----------------------------------------------------------------
+LOAD_PREFIX=
+PG_AFFINITY=
+pin_postgres() { # PostgreSQL (every process; new backends inherit the postmaster's) on core 0,
+  # what LOAD_PREFIX starts (the service, wrk, pgbench) on core 1
+  local pids
+  pids=$(pgrep -x postgres || true)
+  [[ -n $pids ]] || { echo "PIN=1: no postgres process found" >&2; exit 1; }
+  PG_AFFINITY=$(taskset -pc "$(pgrep -o -x postgres)" | sed -E 's/.*: //')
+  for p in $pids; do taskset -pc 0 "$p" >/dev/null; done
+  LOAD_PREFIX="taskset -c 1"
+  log "pinned PostgreSQL to core 0 (was $PG_AFFINITY), the service and the load to core 1"
+}
+unpin_postgres() {
+  [[ -n $PG_AFFINITY ]] || return 0
+  for p in $(pgrep -x postgres || true); do taskset -pc "$PG_AFFINITY" "$p" >/dev/null 2>&1 || true; done
+  PG_AFFINITY=
+}
+trap 'stop_service; unpin_postgres; cleanup_dbs' EXIT

@@ -7,6 +7,8 @@
 #   DURATION=20           seconds per measured run (after WARMUP seconds of warm-up)
 #   WARMUP=3
 #   CONNECTIONS=32        wrk connections = pgbench clients
+#   PGBENCH_CLIENTS=$CONNECTIONS   pgbench clients, when they should differ (e.g. the
+#                         service's pool size: the database connections the service uses)
 #   SCENARIOS="read read_session threads search append"
 #                         (add search_scaling to run bench/search-scaling.sh at the end,
 #                         with its own settings: OTHERS, BIG, SMALL, REQUESTS, ...)
@@ -17,6 +19,11 @@
 #   PREWARM=1             0 skips pg_prewarm of each data set before it is measured
 #   SKIP_BUILD=0          1 uses the existing release binary
 #   SERVICE_ENV="..."     extra environment for the service (e.g. "DB_MAX_CONNECTIONS=8")
+#   PIN=0                 1 pins PostgreSQL to core 0 and the service, wrk and pgbench to
+#                         core 1 while measuring (PostgreSQL's affinity is restored at the
+#                         end): PostgreSQL gets the same CPU in both runs of a scenario,
+#                         and the service's own CPU is not taken from it (as on separate
+#                         machines); needs root and 2 or more cores
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -25,6 +32,7 @@ MESSAGES=${MESSAGES:-1000000}
 DURATION=${DURATION:-20}
 WARMUP=${WARMUP:-3}
 CONNECTIONS=${CONNECTIONS:-32}
+PGBENCH_CLIENTS=${PGBENCH_CLIENTS:-$CONNECTIONS}
 SCENARIOS=${SCENARIOS:-"read read_session threads search append"}
 LATENCY_SIZES=${LATENCY_SIZES-"10000 $MESSAGES"}
 PGURL=${PGURL:-postgres://postgres@127.0.0.1:5432}
@@ -39,6 +47,7 @@ export JWT_HS256_SECRET=${JWT_HS256_SECRET:-bench-jwt-secret-0123456789abcdef012
 export BETTER_AUTH_SECRET=${BETTER_AUTH_SECRET:-bench-better-auth-secret-0123456789abcdef}
 SESSION_TTL=${SESSION_CACHE_TTL_SECS:-5}
 SERVICE_LOG=${SERVICE_LOG:-info}
+PIN=${PIN:-0}
 
 mkdir -p "$RESULTS"
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -109,10 +118,10 @@ run_wrk() { # run_wrk SCENARIO TOKENS CONNECTIONS DURATION OUT.json [threads] [C
   local scenario=$1 tokens=$2 conns=$3 duration=$4 out=$5 threads=${6:-2} cpu=${7:-}
   local kind=${scenario%_session}
   SCENARIO=$kind USERS=$USERS TOKENS=$tokens WRK_JSON=/dev/null \
-    wrk -t"$threads" -c"$conns" -d"${WARMUP}s" -s bench/wrk/scenario.lua "http://127.0.0.1:$PORT" >/dev/null
+    $LOAD_PREFIX wrk -t"$threads" -c"$conns" -d"${WARMUP}s" -s bench/wrk/scenario.lua "http://127.0.0.1:$PORT" >/dev/null
   [[ -z $cpu ]] || sampler_start "$cpu"
   SCENARIO=$kind USERS=$USERS TOKENS=$tokens WRK_JSON=$out \
-    wrk -t"$threads" -c"$conns" -d"${duration}s" --timeout 10s -s bench/wrk/scenario.lua "http://127.0.0.1:$PORT" >&2
+    $LOAD_PREFIX wrk -t"$threads" -c"$conns" -d"${duration}s" --timeout 10s -s bench/wrk/scenario.lua "http://127.0.0.1:$PORT" >&2
   [[ -z $cpu ]] || sampler_stop
 }
 
@@ -129,9 +138,9 @@ run_pgbench() { # run_pgbench SCENARIO DB CLIENTS DURATION OUT.json [CPU.json]
   pgbench_script "$scenario" >"$script"
   logdir=$(mktemp -d)
   local jobs=$(( clients < 2 ? 1 : 2 ))
-  pgbench -n -M prepared -c "$clients" -j "$jobs" -T "$WARMUP" -D users="$USERS" -f "$script" "$PGURL/$db" >/dev/null 2>&1
+  $LOAD_PREFIX pgbench -n -M prepared -c "$clients" -j "$jobs" -T "$WARMUP" -D users="$USERS" -f "$script" "$PGURL/$db" >/dev/null 2>&1
   [[ -z $cpu ]] || sampler_start "$cpu"
-  (cd "$logdir" && pgbench -n -M prepared -c "$clients" -j "$jobs" -T "$duration" -D users="$USERS" \
+  (cd "$logdir" && $LOAD_PREFIX pgbench -n -M prepared -c "$clients" -j "$jobs" -T "$duration" -D users="$USERS" \
       -l --log-prefix=pgb -f "$script" "$PGURL/$db") >"$logdir/out.txt" 2>&1 || { [[ -z $cpu ]] || sampler_stop; cat "$logdir/out.txt" >&2; return 1; }
   [[ -z $cpu ]] || sampler_stop
   local tps failed
@@ -160,6 +169,7 @@ python3 bench/tools/bench.py tokens "$USERS" "$RESULTS"
 log "VACUUM ANALYZE $MAIN_DB"
 psql "$PGURL/$MAIN_DB" -qc "VACUUM ANALYZE"
 prewarm "$MAIN_DB"
+if [[ $PIN == 1 ]]; then pin_postgres; fi
 start_service "$MAIN_DB"
 POOL=$(curl -s "http://127.0.0.1:$PORT/metrics" | sed -nE 's/^chat_history_db_pool_connections\{state="max"\} ([0-9]+).*/\1/p')
 
@@ -175,8 +185,8 @@ for scenario in $SCENARIOS; do
   fi
   log "$scenario: service (wrk -c$CONNECTIONS, ${DURATION}s)"
   run_wrk "$scenario" "$tokens" "$CONNECTIONS" "$DURATION" "$RESULTS/wrk-$scenario.json" 2 "$RESULTS/cpu-wrk-$scenario.json"
-  log "$scenario: pgbench (-c$CONNECTIONS, ${DURATION}s)"
-  run_pgbench "$scenario" "$MAIN_DB" "$CONNECTIONS" "$DURATION" "$RESULTS/pgbench-$scenario.json" "$RESULTS/cpu-pgbench-$scenario.json" || true
+  log "$scenario: pgbench (-c$PGBENCH_CLIENTS, ${DURATION}s)"
+  run_pgbench "$scenario" "$MAIN_DB" "$PGBENCH_CLIENTS" "$DURATION" "$RESULTS/pgbench-$scenario.json" "$RESULTS/cpu-pgbench-$scenario.json" || true
   ran+=("$scenario")
 done
 
@@ -230,8 +240,9 @@ mem = next((l.split()[1] for l in open("/proc/meminfo") if l.startswith("MemTota
 json.dump({"date": time.strftime("%Y-%m-%d %H:%M"), "cpu": cpu, "cores": os.cpu_count(),
            "mem": f"{int(mem) / 1048576:.0f} GiB", "load_before": "$LOAD_BEFORE", "load_after": "$(cut -d' ' -f1-3 /proc/loadavg)",
            "messages": $MESSAGES, "users": $(users_for "$MESSAGES"), "threads": int("${THREADS:-0}"),
-           "db_size": "$DB_SIZE", "duration": $DURATION, "connections": $CONNECTIONS, "pool": "${POOL:-?}",
+           "db_size": "$DB_SIZE", "duration": $DURATION, "connections": $CONNECTIONS, "pgbench_clients": $PGBENCH_CLIENTS, "pool": "${POOL:-?}",
            "session_ttl": "$SESSION_TTL", "prewarm": "${PREWARM:-1}", "log": "RUST_LOG=$SERVICE_LOG json to /dev/null",
+           "pinned": "$PIN" == "1",
            "scenarios": "${ran[*]}".split()}, open(sys.argv[1] + "/meta.json", "w"))
 PY
 python3 bench/tools/bench.py report "$RESULTS"

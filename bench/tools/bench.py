@@ -184,6 +184,10 @@ def report(results: str) -> None:
                  f"(wrk -t2, pgbench -j2 -M prepared), service pool {meta.get('pool', '?')}, "
                  f"RATE_LIMIT_PER_MINUTE=0, SESSION_CACHE_TTL_SECS={meta.get('session_ttl', '?')}, "
                  f"log {meta.get('log', '?')}")
+    if meta.get("pgbench_clients", meta.get("connections")) != meta.get("connections"):
+        lines.append(f"- pgbench clients: {meta.get('pgbench_clients')} (PGBENCH_CLIENTS)")
+    if meta.get("pinned"):
+        lines.append("- pinned (PIN=1): PostgreSQL on core 0; the service, wrk and pgbench on core 1")
     lines.append("")
     lines.append("| scenario | service req/s | p50 ms | p99 ms | errors | pgbench tx/s | p50 ms | p99 ms "
                  "| service/pgbench | CPU, service run (cores) | CPU, pgbench run (cores) |")
