@@ -74,25 +74,10 @@ impl Row {
 
     /// JSON text, borrowed from the row (`jsonb` on PostgreSQL, text on SQLite).
     pub(crate) fn json(&self, index: usize) -> Result<&RawValue, StoreError> {
-        match self {
-            Self::Postgres(row) => row.try_get(index).map_err(StoreError::unexpected),
-            Self::Sqlite(row) => {
-                let Some(row) = row.try_as_sqlite_row() else {
-                    return Err(StoreError::unexpected(Misuse(
-                        "a row from a backend this adapter does not serve",
-                    )));
-                };
-                // SQLite columns carry no JSON type; the text is parsed as JSON here.
-                let text = row
-                    .try_get_unchecked::<&str, _>(index)
-                    .map_err(StoreError::unexpected)?;
-                serde_json::from_str(text).map_err(StoreError::unexpected)
-            }
-        }
+        self.optional_json(index)?
+            .ok_or_else(|| StoreError::unexpected(Misuse("a JSON column that must not be NULL is")))
     }
-}
 
-impl Row {
     /// Nullable JSON text, borrowed from the row.
     pub(crate) fn optional_json(&self, index: usize) -> Result<Option<&RawValue>, StoreError> {
         match self {
