@@ -17,6 +17,7 @@ use auth::{AuthError, Authenticator, Credential};
 use domain::{IfMatch, MessageId, Principal, ThreadId, Version};
 
 use crate::error::ApiError;
+use crate::metrics::Metrics;
 use crate::rate_limit::UserRateLimiter;
 
 /// Origins whose cookie-authenticated unsafe requests are accepted (and CORS allows).
@@ -104,9 +105,10 @@ impl FromRequest for AuthUser {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let authenticator = req.app_data::<web::Data<Authenticator>>().cloned();
-        let credential = match bearer_token(req) {
-            Some(Ok(token)) => Ok(Credential::Bearer(token)),
-            Some(Err(e)) => Err(ApiError::Auth(e)),
+        let metrics = req.app_data::<web::Data<Metrics>>().cloned();
+        let (kind, credential) = match bearer_token(req) {
+            Some(Ok(token)) => ("bearer", Ok(Credential::Bearer(token))),
+            Some(Err(e)) => ("bearer", Err(ApiError::Auth(e))),
             None => match session_cookie(req, authenticator.as_ref().map(|a| a.get_ref())) {
                 Some(cookie) => {
                     // Cookies ride along with cross-site requests; unsafe ones must come
@@ -118,21 +120,21 @@ impl FromRequest for AuthUser {
                     if is_safe(req.method())
                         || request_origin(req).is_some_and(|o| trusted.contains(&o))
                     {
-                        Ok(Credential::SessionCookie(cookie))
+                        ("cookie", Ok(Credential::SessionCookie(cookie)))
                     } else {
-                        Err(ApiError::UntrustedOrigin)
+                        ("cookie", Err(ApiError::UntrustedOrigin))
                     }
                 }
-                None => Err(ApiError::Auth(AuthError::Missing)),
+                None => ("none", Err(ApiError::Auth(AuthError::Missing))),
             },
         };
         let req = req.clone();
         Box::pin(async move {
-            let credential = credential?;
-            let authenticator = authenticator.ok_or_else(|| {
-                ApiError::Auth(AuthError::Invalid("no authenticator is configured"))
-            })?;
-            let principal = authenticator.authenticate(&credential).await?;
+            let outcome = authenticate(authenticator, credential).await;
+            if let Some(metrics) = &metrics {
+                metrics.observe_auth(kind, auth_result(&outcome));
+            }
+            let principal = outcome?;
             // For the request log line.
             req.extensions_mut().insert(principal.clone());
             if let Some(limiter) = req.app_data::<web::Data<UserRateLimiter>>() {
@@ -142,6 +144,29 @@ impl FromRequest for AuthUser {
             }
             Ok(AuthUser(principal))
         })
+    }
+}
+
+/// Verifies a credential found in the request.
+async fn authenticate(
+    authenticator: Option<web::Data<Authenticator>>,
+    credential: Result<Credential, ApiError>,
+) -> Result<Principal, ApiError> {
+    let credential = credential?;
+    let authenticator = authenticator
+        .ok_or_else(|| ApiError::Auth(AuthError::Invalid("no authenticator is configured")))?;
+    Ok(authenticator.authenticate(&credential).await?)
+}
+
+/// The `result` label of an authentication outcome.
+fn auth_result(outcome: &Result<Principal, ApiError>) -> &'static str {
+    match outcome {
+        Ok(_) => "ok",
+        Err(ApiError::Auth(AuthError::Missing)) => "missing",
+        Err(ApiError::Auth(AuthError::Expired)) => "expired",
+        Err(ApiError::Auth(AuthError::Unavailable(_))) => "unavailable",
+        Err(ApiError::UntrustedOrigin) => "untrusted_origin",
+        Err(_) => "invalid",
     }
 }
 

@@ -1,8 +1,14 @@
 //! Prometheus metrics, served as text at `/metrics`.
 //!
+//! Names follow Prometheus conventions: the service's own metrics start with
+//! `chat_history_`, the process collector's are the standard unprefixed `process_*` (so
+//! stock dashboards find them), limits are gauges of their own rather than a label value
+//! (summing a gauge over its labels never counts the limit in).
+//!
 //! Requests are counted by route template (never the raw path, which would explode the
 //! label set with ids), method and status; latency is a histogram by route and method.
-//! The database pool and build information are read at scrape time.
+//! Authentication outcomes are counted by credential kind and result. The database pool
+//! and build information are read at scrape time.
 
 use std::sync::Arc;
 
@@ -22,6 +28,8 @@ pub struct PoolStats {
     pub idle: u32,
     /// The configured maximum.
     pub max: u32,
+    /// Requests waiting for a connection.
+    pub waiting: u32,
 }
 
 type PoolProbe = Arc<dyn Fn() -> PoolStats + Send + Sync>;
@@ -32,7 +40,10 @@ pub struct Metrics {
     registry: Registry,
     requests: IntCounterVec,
     latency: HistogramVec,
+    auth: IntCounterVec,
     pool: IntGaugeVec,
+    pool_max: IntGauge,
+    pool_waiting: IntGauge,
     pool_probe: Option<PoolProbe>,
 }
 
@@ -45,14 +56,17 @@ impl std::fmt::Debug for Metrics {
 impl Metrics {
     /// Registers every metric; `pool_probe` reads the pool at scrape time.
     pub fn new(pool_probe: Option<PoolProbe>) -> Result<Self, prometheus::Error> {
-        let registry = Registry::new_custom(Some("chat_history".into()), None)?;
+        let registry = Registry::new();
         let requests = IntCounterVec::new(
-            Opts::new("http_requests_total", "HTTP requests answered."),
+            Opts::new(
+                "chat_history_http_requests_total",
+                "HTTP requests answered.",
+            ),
             &["route", "method", "status"],
         )?;
         let latency = HistogramVec::new(
             HistogramOpts::new(
-                "http_request_duration_seconds",
+                "chat_history_http_request_duration_seconds",
                 "Time from request to response head.",
             )
             .buckets(vec![
@@ -60,18 +74,43 @@ impl Metrics {
             ]),
             &["route", "method"],
         )?;
+        let auth = IntCounterVec::new(
+            Opts::new(
+                "chat_history_auth_attempts_total",
+                "Authentication attempts by credential kind (bearer, cookie, none) and result \
+                 (ok, missing, invalid, expired, untrusted_origin, unavailable).",
+            ),
+            &["credential", "result"],
+        )?;
         let pool = IntGaugeVec::new(
-            Opts::new("db_pool_connections", "Database pool connections by state."),
+            Opts::new(
+                "chat_history_db_pool_connections",
+                "Open connections of the database pool that serves requests, by state (idle, in_use).",
+            ),
             &["state"],
         )?;
+        let pool_max = IntGauge::with_opts(Opts::new(
+            "chat_history_db_pool_max_connections",
+            "The most connections the database pool holds at once (DB_MAX_CONNECTIONS).",
+        ))?;
+        let pool_waiting = IntGauge::with_opts(Opts::new(
+            "chat_history_db_pool_waiting_requests",
+            "Requests waiting for a database connection now.",
+        ))?;
         let build = IntGauge::with_opts(
-            Opts::new("build_info", "Build information; the value is always 1.")
-                .const_label("version", env!("CARGO_PKG_VERSION")),
+            Opts::new(
+                "chat_history_build_info",
+                "Build information; the value is always 1.",
+            )
+            .const_label("version", env!("CARGO_PKG_VERSION")),
         )?;
         build.set(1);
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
+        registry.register(Box::new(auth.clone()))?;
         registry.register(Box::new(pool.clone()))?;
+        registry.register(Box::new(pool_max.clone()))?;
+        registry.register(Box::new(pool_waiting.clone()))?;
         registry.register(Box::new(build))?;
         #[cfg(target_os = "linux")]
         registry.register(Box::new(
@@ -81,9 +120,18 @@ impl Metrics {
             registry,
             requests,
             latency,
+            auth,
             pool,
+            pool_max,
+            pool_waiting,
             pool_probe,
         })
+    }
+
+    /// Records one authentication attempt: `credential` is `bearer`, `cookie` or `none`;
+    /// `result` is `ok` or why it failed.
+    pub fn observe_auth(&self, credential: &str, result: &str) {
+        self.auth.with_label_values(&[credential, result]).inc();
     }
 
     /// Records one answered request.
@@ -101,15 +149,14 @@ impl Metrics {
     pub fn render(&self) -> String {
         if let Some(probe) = &self.pool_probe {
             let stats = probe();
+            // `size` counts connections being opened too: they are in use by the request
+            // that opens them.
             let in_use = stats.size.saturating_sub(stats.idle);
-            for (state, value) in [
-                ("open", stats.size),
-                ("idle", stats.idle),
-                ("in_use", in_use),
-                ("max", stats.max),
-            ] {
+            for (state, value) in [("idle", stats.idle), ("in_use", in_use)] {
                 self.pool.with_label_values(&[state]).set(i64::from(value));
             }
+            self.pool_max.set(i64::from(stats.max));
+            self.pool_waiting.set(i64::from(stats.waiting));
         }
         let mut out = Vec::new();
         // Encoding into a Vec only fails on metric families that are malformed by

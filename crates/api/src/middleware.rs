@@ -1,11 +1,14 @@
-//! Request ids and the one log line per request.
+//! Request ids and the one log line per request; compression of large responses.
 
 use std::time::Instant;
 
+use actix_http::encoding::Encoder;
 use actix_web::HttpMessage as _;
-use actix_web::body::MessageBody;
+use actix_web::body::{BodySize, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::header::{
+    self, AcceptEncoding, ContentEncoding, Encoding, Header as _, HeaderName, HeaderValue,
+};
 use actix_web::middleware::Next;
 use actix_web::web;
 
@@ -78,4 +81,45 @@ pub async fn request_id_and_log(
         "request"
     );
     Ok(res)
+}
+
+/// Bodies smaller than this are sent as they are: gzip's header and the CPU cost more than
+/// the bytes saved.
+pub const COMPRESS_MIN_BYTES: u64 = 1024;
+
+/// Gzips a response when the client accepts gzip (`Accept-Encoding`, with its quality
+/// values) and the body is at least [`COMPRESS_MIN_BYTES`] or streamed (an export), unless
+/// it is already encoded or an event stream (`text/event-stream`, which must reach the
+/// client as each event is written). Every response that could have been compressed says
+/// `Vary: Accept-Encoding`.
+pub async fn compress_large_responses(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let gzip = AcceptEncoding::parse(req.request()).is_ok_and(|accept| {
+        accept.negotiate([Encoding::gzip(), Encoding::identity()].iter()) == Some(Encoding::gzip())
+    });
+    let res = next.call(req).await?;
+    Ok(res.map_body(move |head, body| {
+        let event_stream = head
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
+        let large = match body.size() {
+            BodySize::Sized(n) => n >= COMPRESS_MIN_BYTES,
+            BodySize::Stream => true,
+            BodySize::None => false,
+        };
+        let encoding = if gzip && large && !event_stream {
+            ContentEncoding::Gzip
+        } else {
+            ContentEncoding::Identity
+        };
+        if !event_stream && !matches!(body.size(), BodySize::None | BodySize::Sized(0)) {
+            head.headers
+                .append(header::VARY, HeaderValue::from_static("accept-encoding"));
+        }
+        Encoder::response(encoding, head, body)
+    }))
 }

@@ -22,7 +22,7 @@ use crate::config::Settings;
 use crate::error::ApiError;
 use crate::extract::{BodyLimit, BodyTimeout, TrustedOrigins};
 use crate::metrics::{Metrics, PoolStats};
-use crate::middleware::request_id_and_log;
+use crate::middleware::{compress_large_responses, request_id_and_log};
 use crate::openapi;
 use crate::rate_limit::UserRateLimiter;
 use crate::routes::{self, export, health, me, messages, search, threads};
@@ -452,6 +452,7 @@ impl Application {
                 size: stats.size,
                 idle: stats.idle,
                 max: stats.max,
+                waiting: stats.waiting,
             }
         });
         let metrics = web::Data::new(
@@ -495,6 +496,7 @@ impl Application {
                     web::PathConfig::default()
                         .error_handler(|_, _| ApiError::InvalidPathId("path").into()),
                 )
+                .wrap(from_fn(compress_large_responses))
                 .wrap(cors(&origins))
                 .wrap(from_fn(request_id_and_log))
                 .configure(routes)
