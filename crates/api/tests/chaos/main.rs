@@ -11,6 +11,7 @@ mod db_restart;
 mod kill9;
 mod load;
 mod private_postgres;
+mod replicas;
 mod sigterm;
 mod slow_db;
 mod support;
