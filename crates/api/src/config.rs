@@ -57,6 +57,16 @@ pub enum LogFormat {
     Pretty,
 }
 
+/// What sits between the service and PostgreSQL (`DB_POOLER`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum DbPooler {
+    /// Nothing, or a pooler in session mode.
+    #[default]
+    None,
+    /// A pooler in transaction mode (PgBouncer `pool_mode = transaction`, hosted poolers).
+    Transaction,
+}
+
 /// Every setting of the service. Secrets are never printed by `Debug`.
 #[derive(Clone, Args)]
 pub struct Settings {
@@ -223,6 +233,23 @@ pub struct Settings {
     )]
     pub db_statement_timeout_secs: u64,
 
+    /// PostgreSQL: `transaction` when DATABASE_URL goes through a pooler in transaction
+    /// mode (PgBouncer, hosted poolers): every statement then runs in a transaction of its
+    /// own, unnamed, with the statement timeout set by `SET LOCAL`; migrations need a
+    /// direct MIGRATE_DATABASE_URL.
+    #[arg(long, env = "DB_POOLER", value_enum, default_value_t = DbPooler::None, global = true)]
+    pub db_pooler: DbPooler,
+
+    /// PostgreSQL: where migrations connect, when not DATABASE_URL (a direct connection
+    /// when DATABASE_URL goes through a transaction pooler).
+    #[arg(
+        long,
+        env = "MIGRATE_DATABASE_URL",
+        hide_env_values = true,
+        global = true
+    )]
+    pub migrate_database_url: Option<String>,
+
     /// Apply pending migrations when the server starts. Turn off when migrations run as
     /// a separate deployment step (`chat-history migrate`).
     #[arg(long, env = "MIGRATE_ON_START", default_value_t = true, action = clap::ArgAction::Set, global = true)]
@@ -282,6 +309,11 @@ impl std::fmt::Debug for Settings {
                 "better_auth_database_url",
                 &self.better_auth_database_url.as_deref().map(redact_url),
             )
+            .field(
+                "migrate_database_url",
+                &self.migrate_database_url.as_deref().map(redact_url),
+            )
+            .field("db_pooler", &self.db_pooler)
             .field("better_auth_session_table", &self.better_auth_session_table)
             .field(
                 "better_auth_session_token_column",
@@ -320,8 +352,9 @@ impl std::fmt::Debug for Settings {
 
 /// The settings that hold secrets, each also read from a file named by `<NAME>_FILE`
 /// (Docker and Kubernetes secrets), with the flag each stands for.
-pub const SECRET_FILE_SETTINGS: [(&str, &str); 4] = [
+pub const SECRET_FILE_SETTINGS: [(&str, &str); 5] = [
     ("DATABASE_URL", "--database-url"),
+    ("MIGRATE_DATABASE_URL", "--migrate-database-url"),
     ("BETTER_AUTH_DATABASE_URL", "--better-auth-database-url"),
     ("BETTER_AUTH_SECRET", "--better-auth-secret"),
     ("JWT_HS256_SECRET", "--jwt-hs256-secret"),

@@ -16,9 +16,9 @@ use actix_web::{App, HttpServer, Resource, web};
 use auth::{AuthConfig, AuthConfigError, Authenticator, Secret, better_auth_endpoints};
 use domain::{Limits, MessageService, SearchService, SessionStore, ThreadService, UserId};
 use infra_postgres::better_auth::{BetterAuthNames, BetterAuthSessionStore};
-use infra_postgres::{Backend, Store, StoreOptions};
+use infra_postgres::{Backend, Pooler, Store, StoreOptions};
 
-use crate::config::Settings;
+use crate::config::{DbPooler, Settings};
 use crate::error::ApiError;
 use crate::extract::{BodyLimit, BodyTimeout, TrustedOrigins};
 use crate::metrics::{Metrics, PoolStats};
@@ -76,6 +76,9 @@ pub enum StartupError {
         #[source]
         source: domain::StoreError,
     },
+    /// Settings that do not work together (the message names them).
+    #[error("{0}")]
+    Settings(String),
     /// An authentication setting is unusable.
     #[error("{0}")]
     Auth(String),
@@ -262,7 +265,13 @@ async fn session_store(
         // In the service's own database: on its pool, under DB_MAX_CONNECTIONS.
         store.better_auth_sessions(names)
     } else {
-        BetterAuthSessionStore::connect(url, names, settings.better_auth_db_max_connections).await
+        BetterAuthSessionStore::connect(
+            url,
+            names,
+            settings.better_auth_db_max_connections,
+            pooler(settings),
+        )
+        .await
     }
     .map_err(|source| StartupError::SessionDatabase {
         url: redacted.clone(),
@@ -291,18 +300,46 @@ fn store_options(settings: &Settings) -> StoreOptions {
     options.acquire_timeout = Duration::from_secs(settings.db_acquire_timeout_secs.max(1));
     options.statement_timeout = (settings.db_statement_timeout_secs > 0)
         .then(|| Duration::from_secs(settings.db_statement_timeout_secs));
+    options.pooler = pooler(settings);
     options
+}
+
+fn pooler(settings: &Settings) -> Pooler {
+    match settings.db_pooler {
+        DbPooler::None => Pooler::None,
+        DbPooler::Transaction => Pooler::Transaction,
+    }
+}
+
+/// Opens the store at `DATABASE_URL`, migrating through `MIGRATE_DATABASE_URL` when set.
+/// Behind a transaction pooler migrations need that direct connection (their advisory
+/// lock is a session's, and sea-orm-migration names its prepared statements).
+async fn open_store(settings: &Settings, will_migrate: bool) -> Result<Store, StartupError> {
+    let url = crate::config::redact_url(&settings.database_url);
+    if will_migrate
+        && settings.db_pooler == DbPooler::Transaction
+        && settings.migrate_database_url.is_none()
+        && Backend::from_url(&settings.database_url) == Some(Backend::Postgres)
+    {
+        return Err(StartupError::Settings(
+            "DB_POOLER=transaction: set MIGRATE_DATABASE_URL to a direct connection for \
+             migrations (or MIGRATE_ON_START=false and migrate as a deploy step)"
+                .to_owned(),
+        ));
+    }
+    let store = Store::connect(&settings.database_url, store_options(settings))
+        .await
+        .map_err(|source| StartupError::Database { url, source })?;
+    Ok(match &settings.migrate_database_url {
+        Some(direct) => store.migrate_through(direct),
+        None => store,
+    })
 }
 
 /// Opens the database and applies migrations (the `migrate` command).
 pub async fn migrate(settings: &Settings) -> Result<(), StartupError> {
     let url = crate::config::redact_url(&settings.database_url);
-    let store = Store::connect(&settings.database_url, store_options(settings))
-        .await
-        .map_err(|source| StartupError::Database {
-            url: url.clone(),
-            source,
-        })?;
+    let store = open_store(settings, true).await?;
     store
         .migrate()
         .await
@@ -313,7 +350,13 @@ pub async fn migrate(settings: &Settings) -> Result<(), StartupError> {
 
 fn cors(origins: &TrustedOrigins) -> Cors {
     let mut cors = Cors::default()
-        .allowed_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+        .allowed_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
         .allowed_headers([
             header::AUTHORIZATION,
             header::CONTENT_TYPE,
@@ -423,13 +466,7 @@ impl Application {
     /// binds `LISTEN_ADDR` (port 0 picks a free port; see [`Application::port`]).
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let url = crate::config::redact_url(&settings.database_url);
-        let options = store_options(&settings);
-        let store = Store::connect(&settings.database_url, options)
-            .await
-            .map_err(|source| StartupError::Database {
-                url: url.clone(),
-                source,
-            })?;
+        let store = open_store(&settings, settings.migrate_on_start).await?;
         if settings.migrate_on_start {
             // On connections of its own, without the statement timeout.
             store

@@ -97,8 +97,17 @@ type Case = (
 #[test]
 fn unusable_settings_stop_the_binary_with_one_line_naming_them() {
     let dir = tempfile::tempdir().expect("dir");
-    let cases: [Case; 4] = [
+    let cases: [Case; 6] = [
         (&[("DATABASE_URL", "nosuchdb://x")], &[], "DATABASE_URL"),
+        (&[("DB_POOLER", "sometimes")], &[], "db-pooler"),
+        (
+            &[
+                ("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none"),
+                ("DB_POOLER", "transaction"),
+            ],
+            &["migrate"],
+            "MIGRATE_DATABASE_URL",
+        ),
         (&[("LISTEN_ADDR", "not-an-address")], &[], "listen-addr"),
         (&[], &["--no-such-option"], "--no-such-option"),
         (

@@ -14,7 +14,7 @@ use sea_orm::{DbBackend, Statement};
 use domain::{SessionRecord, SessionStore, StoreError, Timestamp, UserId};
 
 use crate::db::Db;
-use crate::pool::{PgPool, PgPoolOptions};
+use crate::pool::{PgPool, PgPoolOptions, Pooler};
 
 /// The names of Better Auth's session table and of the columns read from it. Each is a
 /// plain SQL identifier (`[A-Za-z_][A-Za-z0-9_]*`, at most 63 bytes); the table may be
@@ -146,17 +146,22 @@ impl BetterAuthSessionStore {
         url: &str,
         names: BetterAuthNames,
         max_connections: u32,
+        pooler: Pooler,
     ) -> Result<Self, StoreError> {
         names.validate().map_err(StoreError::unexpected)?;
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Err(StoreError::unexpected(UnsupportedDatabase));
         }
+        // A separate session database is read with the lookups only, which need no
+        // session state: the default mode is right there whatever pooler sits in front,
+        // except for named statements, which a transaction pooler may not carry.
         let pool = PgPool::new(PgPoolOptions::new(
             url,
             max_connections,
             None,
             Duration::from_secs(5),
             Duration::from_secs(5),
+            pooler,
         )?);
         pool.check_reachable().await?;
         Self::over(Db::Postgres(pool), names)

@@ -99,7 +99,7 @@ mod threads;
 mod tree;
 
 pub use messages::SeaOrmMessageRepository;
-pub use pool::PoolStats;
+pub use pool::{PoolStats, Pooler};
 pub use search::SeaOrmSearchRepository;
 pub use store::{Backend, Store, StoreOptions};
 pub use threads::SeaOrmThreadRepository;

@@ -69,10 +69,29 @@ pub struct PoolStats {
     pub waiting: u32,
 }
 
+/// What sits between the service and PostgreSQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Pooler {
+    /// Nothing, or a pooler in session mode: each connection is one server session.
+    #[default]
+    None,
+    /// A pooler in transaction mode (PgBouncer `pool_mode = transaction`, most hosted
+    /// poolers): a server connection is this connection's only within a transaction. So
+    /// every statement runs in an explicit transaction, as the unnamed prepared statement
+    /// (nothing named outlives a transaction), and the statement timeout is set with
+    /// `SET LOCAL` in the same round trip as `BEGIN` (poolers refuse or drop the `options`
+    /// startup parameter). A statement then costs four round trips instead of one.
+    Transaction,
+}
+
 /// How the connections of a [`PgPool`] are opened and kept.
 #[derive(Debug, Clone)]
 pub(crate) struct PgPoolOptions {
     pub(crate) connect: PgConnectOptions,
+    pub(crate) pooler: Pooler,
+    /// What starts a transaction: `BEGIN`, with the `SET LOCAL` of the statement timeout
+    /// behind a transaction pooler.
+    begin: String,
     pub(crate) max_connections: u32,
     pub(crate) acquire_timeout: Duration,
     pub(crate) connect_timeout: Duration,
@@ -89,6 +108,7 @@ impl PgPoolOptions {
         statement_timeout: Option<Duration>,
         acquire_timeout: Duration,
         connect_timeout: Duration,
+        pooler: Pooler,
     ) -> Result<Self, StoreError> {
         let mut connect = PgConnectOptions::from_str(url)
             .map_err(StoreError::unexpected)?
@@ -96,12 +116,22 @@ impl PgPoolOptions {
             // Statements are traced by the repositories' callers; sqlx would log each one
             // (with its bound values: session tokens, message content).
             .disable_statement_logging();
+        let mut begin = "BEGIN".to_owned();
         if let Some(timeout) = statement_timeout {
             let millis = timeout.as_millis().max(1);
-            connect = connect.options([("statement_timeout", format!("{millis}ms"))]);
+            match pooler {
+                Pooler::None => {
+                    connect = connect.options([("statement_timeout", format!("{millis}ms"))]);
+                }
+                Pooler::Transaction => {
+                    begin = format!("BEGIN; SET LOCAL statement_timeout = '{millis}ms'");
+                }
+            }
         }
         Ok(Self {
             connect,
+            pooler,
+            begin,
             max_connections: max_connections.max(1),
             acquire_timeout,
             connect_timeout,
@@ -141,16 +171,21 @@ impl Conn {
     /// Starts, commits or rolls back a transaction and records whether one is open once
     /// PostgreSQL has answered (`BEGIN` marks it open before it is sent, so that a
     /// connection dropped meanwhile is rolled back before reuse).
-    async fn transaction_control(&mut self, control: Control) -> Result<(), StoreError> {
+    async fn transaction_control(
+        &mut self,
+        control: Control,
+        options: &PgPoolOptions,
+    ) -> Result<(), StoreError> {
         let begins = control == Control::Begin;
         if begins {
             self.in_transaction = true;
         }
         let sql = match control {
-            Control::Begin => "BEGIN",
+            Control::Begin => options.begin.as_str(),
             Control::Commit => "COMMIT",
             Control::Rollback => "ROLLBACK",
         };
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
         self.settle(async |pg| sqlx::raw_sql(sql).execute(pg).await.map(drop))
             .await?;
         self.in_transaction = begins;
@@ -393,7 +428,11 @@ impl PgPool {
         let ready = if conn.in_transaction {
             // A transaction left open (its rollback could not run): end it before anyone
             // else sees this connection.
-            tokio::time::timeout(limit, conn.transaction_control(Control::Rollback)).await
+            tokio::time::timeout(
+                limit,
+                conn.transaction_control(Control::Rollback, &self.inner.options),
+            )
+            .await
         } else if !conn.settled || since.elapsed() >= PING_IF_IDLE_FOR {
             tokio::time::timeout(limit, conn.settle(async |pg| pg.ping().await)).await
         } else {
@@ -466,6 +505,12 @@ impl PgPool {
     /// As [`sqlx_error`] classifies them; `Unavailable` also when no connection could be
     /// had.
     pub(crate) async fn fetch_all(&self, statement: Statement) -> Result<Vec<PgRow>, StoreError> {
+        if self.inner.options.pooler == Pooler::Transaction {
+            let mut txn = self.begin().await?;
+            let rows = txn.fetch_all(statement).await?;
+            txn.commit().await?;
+            return Ok(rows);
+        }
         self.acquire()
             .await?
             .fetch_all(statement, Prepare::Cached)
@@ -481,6 +526,10 @@ impl PgPool {
         &self,
         statement: Statement,
     ) -> Result<Vec<PgRow>, StoreError> {
+        if self.inner.options.pooler == Pooler::Transaction {
+            // Unnamed anyway behind a transaction pooler.
+            return self.fetch_all(statement).await;
+        }
         self.acquire()
             .await?
             .fetch_all(statement, Prepare::Unnamed)
@@ -492,6 +541,12 @@ impl PgPool {
     /// # Errors
     /// As for [`PgPool::fetch_all`].
     pub(crate) async fn execute(&self, statement: Statement) -> Result<u64, StoreError> {
+        if self.inner.options.pooler == Pooler::Transaction {
+            let mut txn = self.begin().await?;
+            let changed = txn.execute(statement).await?;
+            txn.commit().await?;
+            return Ok(changed);
+        }
         self.acquire().await?.execute(statement).await
     }
 
@@ -501,7 +556,10 @@ impl PgPool {
     /// As for [`PgPool::fetch_all`].
     pub(crate) async fn begin(&self) -> Result<PgTransaction, StoreError> {
         let mut conn = self.acquire().await?;
-        conn.conn_mut()?.transaction_control(Control::Begin).await?;
+        let options = &self.inner.options;
+        conn.conn_mut()?
+            .transaction_control(Control::Begin, options)
+            .await?;
         Ok(PgTransaction { conn: Some(conn) })
     }
 }
@@ -540,6 +598,7 @@ impl PooledConn {
         statement: Statement,
         prepare: Prepare,
     ) -> Result<Vec<PgRow>, StoreError> {
+        let prepare = self.prepare(prepare);
         self.conn_mut()?
             .settle(async |pg| bind(statement, prepare).fetch_all(pg).await)
             .await
@@ -547,11 +606,20 @@ impl PooledConn {
 
     /// Runs one statement and returns how many rows it changed.
     pub(crate) async fn execute(&mut self, statement: Statement) -> Result<u64, StoreError> {
+        let prepare = self.prepare(Prepare::Cached);
         let done = self
             .conn_mut()?
-            .settle(async |pg| bind(statement, Prepare::Cached).execute(pg).await)
+            .settle(async |pg| bind(statement, prepare).execute(pg).await)
             .await?;
         Ok(done.rows_affected())
+    }
+
+    /// How a statement is prepared here: never named behind a transaction pooler.
+    fn prepare(&self, wanted: Prepare) -> Prepare {
+        match self.pool.options.pooler {
+            Pooler::None => wanted,
+            Pooler::Transaction => Prepare::Unnamed,
+        }
     }
 
     /// Drops the connection instead of handing it back (it is broken).
@@ -630,9 +698,10 @@ impl PgTransaction {
             .conn
             .take()
             .ok_or_else(|| StoreError::Unavailable(Box::new(PoolClosed)))?;
+        let pool = Arc::clone(&pooled.pool);
         pooled
             .conn_mut()?
-            .transaction_control(Control::Commit)
+            .transaction_control(Control::Commit, &pool.options)
             .await
     }
 }
@@ -647,8 +716,12 @@ impl Drop for PgTransaction {
             return;
         };
         runtime.spawn(async move {
+            let pool = Arc::clone(&pooled.pool);
             if let Some(conn) = pooled.conn.as_mut()
-                && conn.transaction_control(Control::Rollback).await.is_err()
+                && conn
+                    .transaction_control(Control::Rollback, &pool.options)
+                    .await
+                    .is_err()
             {
                 // A connection whose transaction could not be ended is not reused.
                 pooled.discard();
@@ -698,6 +771,7 @@ mod tests {
             None,
             Duration::from_secs(30),
             Duration::from_secs(30),
+            Pooler::None,
         )
         .expect("options")
     }

@@ -13,7 +13,7 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 use crate::better_auth::{BetterAuthNames, BetterAuthSessionStore};
 use crate::db::Db;
 use crate::error::{CreateDirectory, UnsupportedUrl, store_error};
-use crate::pool::{PING_IF_IDLE_FOR, PgPool, PgPoolOptions, PoolStats};
+use crate::pool::{PING_IF_IDLE_FOR, PgPool, PgPoolOptions, PoolStats, Pooler};
 use crate::{SeaOrmMessageRepository, SeaOrmSearchRepository, SeaOrmThreadRepository};
 
 /// Which database a [`Store`] talks to.
@@ -66,6 +66,8 @@ pub struct StoreOptions {
     /// [`StoreError::Unavailable`]. `None`: no limit. Migrations never run under it.
     /// SQLite's waits are bounded by the busy timeout instead.
     pub statement_timeout: Option<Duration>,
+    /// PostgreSQL only: what sits between the service and the database; see [`Pooler`].
+    pub pooler: Pooler,
 }
 
 impl StoreOptions {
@@ -92,6 +94,7 @@ impl Default for StoreOptions {
             acquire_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(5),
             statement_timeout: None,
+            pooler: Pooler::None,
         }
     }
 }
@@ -147,6 +150,7 @@ impl Store {
                     options.statement_timeout,
                     options.acquire_timeout,
                     options.connect_timeout,
+                    options.pooler,
                 )?);
                 // Fail at start, not at the first request, when the database is not there.
                 pool.check_reachable().await?;
@@ -160,6 +164,14 @@ impl Store {
             url: DatabaseUrl(url.to_owned()),
             connect_timeout: options.connect_timeout,
         })
+    }
+
+    /// Migrations connect to `url` instead of the URL the store serves from (PostgreSQL: a
+    /// direct connection when the service's goes through a transaction pooler, where the
+    /// migrations' advisory lock and prepared statements would not hold).
+    pub fn migrate_through(mut self, url: &str) -> Self {
+        self.url = DatabaseUrl(url.trim_start().to_owned());
+        self
     }
 
     /// Applies pending migrations. On PostgreSQL this happens on connections of its own

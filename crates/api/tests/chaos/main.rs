@@ -10,6 +10,7 @@
 mod db_restart;
 mod kill9;
 mod load;
+mod pgbouncer;
 mod private_postgres;
 mod replicas;
 mod sigterm;
