@@ -314,9 +314,10 @@ mod tests {
     #[tokio::test]
     async fn a_live_session_is_found_with_its_user_and_expiry() {
         with_database(BETTER_AUTH_SCHEMA, |url| async move {
-            let store = BetterAuthSessionStore::connect(&url, BetterAuthNames::default(), 4)
-                .await
-                .expect("connected");
+            let store =
+                BetterAuthSessionStore::connect(&url, BetterAuthNames::default(), 4, Pooler::None)
+                    .await
+                    .expect("connected");
             store.check().await.expect("the schema is there");
             let record = store
                 .find_session("AliceToken0123456789abcdefghijkl")
@@ -335,9 +336,10 @@ mod tests {
     #[tokio::test]
     async fn an_expired_row_is_returned_as_it_is_for_the_caller_to_reject() {
         with_database(BETTER_AUTH_SCHEMA, |url| async move {
-            let store = BetterAuthSessionStore::connect(&url, BetterAuthNames::default(), 4)
-                .await
-                .expect("connected");
+            let store =
+                BetterAuthSessionStore::connect(&url, BetterAuthNames::default(), 4, Pooler::None)
+                    .await
+                    .expect("connected");
             let record = store
                 .find_session("BobToken0123456789abcdefghijklmn")
                 .await
@@ -352,9 +354,10 @@ mod tests {
     #[tokio::test]
     async fn a_missing_or_deleted_token_is_not_found() {
         with_database(BETTER_AUTH_SCHEMA, |url| async move {
-            let store = BetterAuthSessionStore::connect(&url, BetterAuthNames::default(), 4)
-                .await
-                .expect("connected");
+            let store =
+                BetterAuthSessionStore::connect(&url, BetterAuthNames::default(), 4, Pooler::None)
+                    .await
+                    .expect("connected");
             for token in ["NoSuchToken0123456789abcdefghijk", "", "' OR 1=1 --", "s1"] {
                 assert!(
                     store.find_session(token).await.expect("answered").is_none(),
@@ -396,7 +399,7 @@ mod tests {
                 user_id_column: "owner_id".to_owned(),
                 expires_at_column: "validUntil".to_owned(),
             };
-            let store = BetterAuthSessionStore::connect(&url, names, 4)
+            let store = BetterAuthSessionStore::connect(&url, names, 4, Pooler::None)
                 .await
                 .expect("connected");
             store.check().await.expect("the schema is there");
@@ -420,9 +423,10 @@ mod tests {
     #[tokio::test]
     async fn a_missing_table_is_reported_by_the_check_as_unexpected() {
         with_database("SELECT 1", |url| async move {
-            let store = BetterAuthSessionStore::connect(&url, BetterAuthNames::default(), 4)
-                .await
-                .expect("connected");
+            let store =
+                BetterAuthSessionStore::connect(&url, BetterAuthNames::default(), 4, Pooler::None)
+                    .await
+                    .expect("connected");
             assert!(matches!(
                 store.check().await,
                 Err(StoreError::Unexpected(_))
@@ -441,6 +445,7 @@ mod tests {
             "postgres://postgres@127.0.0.1:1/nothing",
             BetterAuthNames::default(),
             4,
+            Pooler::None,
         )
         .await;
         assert!(
@@ -451,8 +456,13 @@ mod tests {
 
     #[tokio::test]
     async fn other_databases_are_refused() {
-        let result =
-            BetterAuthSessionStore::connect("sqlite::memory:", BetterAuthNames::default(), 4).await;
+        let result = BetterAuthSessionStore::connect(
+            "sqlite::memory:",
+            BetterAuthNames::default(),
+            4,
+            Pooler::None,
+        )
+        .await;
         let Err(StoreError::Unexpected(e)) = result else {
             panic!("expected a refusal, got {result:?}");
         };

@@ -313,7 +313,7 @@ async fn the_service_works_behind_pgbouncer_in_transaction_mode() {
     assert_eq!(status, 200, "the connection recovered");
 
     assert!(
-        !server.answered_statuses().iter().any(|s| *s == 500),
+        !server.answered_statuses().contains(&500),
         "no 500 behind the pooler"
     );
     drop(bouncer);

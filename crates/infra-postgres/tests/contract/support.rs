@@ -69,6 +69,7 @@ pub fn test_options() -> StoreOptions {
         acquire_timeout: Duration::from_secs(10),
         connect_timeout: Duration::from_secs(5),
         statement_timeout: None,
+        ..StoreOptions::default()
     }
 }
 
