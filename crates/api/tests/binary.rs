@@ -134,6 +134,10 @@ fn help_never_prints_the_values_of_urls_or_secrets() {
     let secrets = [
         ("DATABASE_URL", "postgres://app:hunter2-db@db.internal/chat"),
         (
+            "MIGRATE_DATABASE_URL",
+            "postgres://owner:hunter2-migrate@db.internal/chat",
+        ),
+        (
             "BETTER_AUTH_DATABASE_URL",
             "postgres://auth:hunter2-auth@db.internal/auth",
         ),
@@ -153,6 +157,7 @@ fn help_never_prints_the_values_of_urls_or_secrets() {
         let (ok, stdout, stderr) = run(&mut cmd);
         assert!(ok, "{args:?}: {stderr}");
         assert!(stdout.contains("DATABASE_URL"), "the setting is documented");
+        assert!(stdout.contains("MIGRATE_DATABASE_URL"), "the setting is documented");
         assert!(
             !stdout.contains("hunter2") && !stderr.contains("hunter2"),
             "{args:?} prints a secret: {stdout}"
