@@ -157,7 +157,10 @@ fn help_never_prints_the_values_of_urls_or_secrets() {
         let (ok, stdout, stderr) = run(&mut cmd);
         assert!(ok, "{args:?}: {stderr}");
         assert!(stdout.contains("DATABASE_URL"), "the setting is documented");
-        assert!(stdout.contains("MIGRATE_DATABASE_URL"), "the setting is documented");
+        assert!(
+            stdout.contains("MIGRATE_DATABASE_URL"),
+            "the setting is documented"
+        );
         assert!(
             !stdout.contains("hunter2") && !stderr.contains("hunter2"),
             "{args:?} prints a secret: {stdout}"
