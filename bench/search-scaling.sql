@@ -105,9 +105,14 @@ FROM generate_series(1, :threads) AS t;
 
 -- Messages. Foreign-key triggers are off while loading (consistent by construction).
 SET session_replication_role = replica;
-INSERT INTO chat_messages (id, thread_id, role, content, sources, metadata,
-                           created_at, updated_at, version :owner_column)
+-- Each thread is one path (the message before in the same thread is the parent, one
+-- branch named by the thread's id), as a client that never sends `parent_id` makes it.
+INSERT INTO chat_messages (id, thread_id, parent_id, branch_id, role, content, sources,
+                           metadata, created_at, updated_at, version :owner_column)
 SELECT ('01900000-0000-7000-8000-' || lpad(to_hex(s.n + 1), 12, '0'))::uuid,
+       ('01800000-0000-7000-8000-' || lpad(to_hex(s.t), 12, '0'))::uuid,
+       CASE WHEN s.n >= :threads
+            THEN ('01900000-0000-7000-8000-' || lpad(to_hex(s.n - :threads + 1), 12, '0'))::uuid END,
        ('01800000-0000-7000-8000-' || lpad(to_hex(s.t), 12, '0'))::uuid,
        CASE WHEN s.j % 2 = 0 THEN 'user' ELSE 'assistant' END,
        -- corpus slice, with the words spliced in at a point that varies with the message
@@ -142,8 +147,9 @@ SET session_replication_role = origin;
 -- Counters exactly as the service keeps them.
 UPDATE chat_threads AS th
 SET message_count = s.count, last_message_at = s.last, updated_at = s.last,
-    version = (extract(epoch FROM s.last) * 1000000)::bigint
-FROM (SELECT thread_id, count(*) AS count, max(created_at) AS last
+    version = (extract(epoch FROM s.last) * 1000000)::bigint, active_leaf_id = s.leaf
+FROM (SELECT thread_id, count(*) AS count, max(created_at) AS last,
+             (array_agg(id ORDER BY created_at DESC, id DESC))[1] AS leaf
       FROM chat_messages GROUP BY thread_id) AS s
 WHERE th.id = s.thread_id;
 
