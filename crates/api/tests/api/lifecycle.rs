@@ -1,7 +1,7 @@
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Backend, on_both_backends, problem, spawn_app, start, str_of, test_settings, token,
+    Backend, TestApp, on_both_backends, problem, spawn_app, start, str_of, test_settings, token,
 };
 
 on_both_backends!(
@@ -83,6 +83,16 @@ async fn a_lost_database_is_503_with_retry_after_and_never_500() {
     problem(res, 503).await;
 }
 
+/// The text of `/metrics`.
+async fn scrape(app: &TestApp) -> String {
+    reqwest::get(format!("{}/metrics", app.address))
+        .await
+        .expect("request")
+        .text()
+        .await
+        .expect("text")
+}
+
 /// The value of the sample of `metric` whose labels include every one of `labels`
 /// (`name="value"`), 0 when there is none.
 fn sample(text: &str, metric: &str, labels: &[String]) -> u64 {
@@ -114,15 +124,7 @@ fn auth_attempts(text: &str, credential: &str, result: &str) -> u64 {
 #[tokio::test]
 async fn metrics_count_requests_by_route_template_method_and_status() {
     let app = spawn_app(Backend::Sqlite).await;
-    let scrape = || async {
-        reqwest::get(format!("{}/metrics", app.address))
-            .await
-            .expect("request")
-            .text()
-            .await
-            .expect("text")
-    };
-    let before = scrape().await;
+    let before = scrape(&app).await;
     let thread = app.create_thread("alice", "m").await;
     for _ in 0..3 {
         app.get(
@@ -132,7 +134,7 @@ async fn metrics_count_requests_by_route_template_method_and_status() {
         .await;
     }
     app.get("/api/v1/threads/not-a-uuid", "alice").await;
-    let after = scrape().await;
+    let after = scrape(&app).await;
     let route = "/api/v1/threads/{thread_id}";
     assert_eq!(
         counter(&after, route, "GET", "200") - counter(&before, route, "GET", "200"),
@@ -171,15 +173,7 @@ async fn metrics_count_requests_by_route_template_method_and_status() {
 #[tokio::test]
 async fn metrics_count_authentication_outcomes_by_credential_and_result() {
     let app = spawn_app(Backend::Sqlite).await;
-    let scrape = || async {
-        reqwest::get(format!("{}/metrics", app.address))
-            .await
-            .expect("request")
-            .text()
-            .await
-            .expect("text")
-    };
-    let before = scrape().await;
+    let before = scrape(&app).await;
     app.get("/api/v1/me", "alice").await;
     app.get("/api/v1/me", "alice").await;
     let send = |builder: reqwest::RequestBuilder| async move {
@@ -205,7 +199,7 @@ async fn metrics_count_authentication_outcomes_by_credential_and_result() {
         .await,
         401
     );
-    let after = scrape().await;
+    let after = scrape(&app).await;
     let delta = |credential: &str, result: &str| {
         auth_attempts(&after, credential, result) - auth_attempts(&before, credential, result)
     };
