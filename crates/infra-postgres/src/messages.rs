@@ -871,15 +871,17 @@ fn parts_value(parts: &MessageParts) -> Value {
 }
 
 /// The `parts` column's value in a sea-query statement: `NULL` for parts derived from the
-/// content, else the JSON text (as `jsonb` on PostgreSQL).
+/// content, else the JSON text.
 fn parts_expr(backend: DbBackend, parts: &MessageParts) -> Expr {
-    match (parts.is_derived(), backend) {
-        (true, DbBackend::Postgres) => Expr::val(Value::Json(None)),
-        (true, _) => Expr::val(Value::String(None)),
-        (false, DbBackend::Postgres) => {
-            Expr::val(parts.as_raw().get()).cast_as(sea_orm::sea_query::Alias::new("jsonb"))
-        }
-        (false, _) => Expr::val(parts.as_raw().get()),
+    json_text(backend, parts_value(parts))
+}
+
+/// JSON text (or `NULL`) for a JSON column: bound as text, cast to `jsonb` on PostgreSQL
+/// (SQLite stores JSON as text).
+fn json_text(backend: DbBackend, text: Value) -> Expr {
+    match backend {
+        DbBackend::Postgres => Expr::val(text).cast_as(sea_orm::sea_query::Alias::new("jsonb")),
+        _ => Expr::val(text),
     }
 }
 
@@ -1163,14 +1165,7 @@ impl MessageRepository for SeaOrmMessageRepository {
     ) -> Result<Message, StoreError> {
         let db = &self.db;
         let json = feedback.as_ref().map(feedback_json).transpose()?;
-        let value = match (json, db.backend()) {
-            (Some(json), DbBackend::Postgres) => {
-                Expr::val(json).cast_as(sea_orm::sea_query::Alias::new("jsonb"))
-            }
-            (Some(json), _) => Expr::val(json),
-            (None, DbBackend::Postgres) => Expr::val(Value::Json(None)),
-            (None, _) => Expr::val(Value::String(None)),
-        };
+        let value = json_text(db.backend(), Value::String(json));
         let update = Query::update()
             .table(message::Entity)
             .value(Column::Feedback, value)
