@@ -43,6 +43,16 @@ fn serve(cmd: &mut Command) -> (Child, String) {
     (served.child, served.base)
 }
 
+/// A development token for "alice", then `serve`, both with the environment `env`.
+fn token_and_server(dir: &Path, env: &[(&str, &str)]) -> (String, Served) {
+    let (ok, token, stderr) = run(chat_history(dir)
+        .args(["dev-token", "alice"])
+        .envs(env.iter().copied()));
+    assert!(ok, "{stderr}");
+    let served = serve_with_logs(chat_history(dir).envs(env.iter().copied()));
+    (token.trim().to_owned(), served)
+}
+
 fn serve_with_logs(cmd: &mut Command) -> Served {
     let mut child = cmd
         .env("LISTEN_ADDR", "127.0.0.1:0")
@@ -256,16 +266,12 @@ fn secrets_can_be_given_as_files_and_never_reach_the_logs() {
             secret_file.to_str().expect("utf-8"),
         ),
     ];
-    let (ok, token, stderr) = run(chat_history(dir.path())
-        .args(["dev-token", "alice"])
-        .envs(files));
-    assert!(ok, "{stderr}");
-    let token = token.trim().to_owned();
+    let (token, served) = token_and_server(dir.path(), &files);
     let Served {
         mut child,
         base,
         logs,
-    } = serve_with_logs(chat_history(dir.path()).envs(files));
+    } = served;
     let me: Value = reqwest::blocking::Client::new()
         .get(format!("{base}/api/v1/me"))
         .bearer_auth(&token)
@@ -331,16 +337,12 @@ fn a_5xx_log_line_carries_the_request_id_the_client_got() {
         ),
         ("DB_ACQUIRE_TIMEOUT_SECS", "1"),
     ];
-    let (ok, token, stderr) = run(chat_history(dir.path())
-        .args(["dev-token", "alice"])
-        .envs(env));
-    assert!(ok, "{stderr}");
-    let token = token.trim().to_owned();
+    let (token, served) = token_and_server(dir.path(), &env);
     let Served {
         mut child,
         base,
         logs,
-    } = serve_with_logs(chat_history(dir.path()).envs(env));
+    } = served;
     let client = reqwest::blocking::Client::new();
     let list = format!("{base}/api/v1/threads");
     let res = client

@@ -131,104 +131,129 @@ async fn call(
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
+/// [`call`], checking the status; the body.
+async fn expect(
+    client: &Client,
+    base: &str,
+    (method, path): (Method, String),
+    body: Option<Value>,
+    status: u16,
+) -> Value {
+    let (got, answer) = call(client, base, method.clone(), &path, body).await;
+    assert_eq!(got, status, "{method} {path}: {answer}");
+    answer
+}
+
 /// One client's work: a thread with a batch, appends, a streamed reply, edits, a search,
 /// listings, an export and deletes; every answer checked.
 async fn session(client: Client, base: String, n: usize) {
-    let (status, thread) = call(
-        &client,
-        &base,
-        Method::POST,
-        "/api/v1/threads",
+    let (c, b) = (&client, base.as_str());
+    let thread = expect(
+        c,
+        b,
+        (Method::POST, "/api/v1/threads".into()),
         Some(json!({"title": format!("pooled {n}")})),
+        201,
     )
     .await;
-    assert_eq!(status, 201, "{thread}");
     let t = thread["id"].as_str().expect("id").to_owned();
-    let (status, batch) = call(
-        &client,
-        &base,
-        Method::POST,
-        &format!("/api/v1/threads/{t}/messages/batch"),
+    let batch = expect(
+        c,
+        b,
+        (Method::POST, format!("/api/v1/threads/{t}/messages/batch")),
         Some(json!({"messages": [
             {"role": "user", "content": format!("zanzibar question {n}")},
             {"role": "assistant", "content": "an answer"},
         ]})),
+        201,
     )
     .await;
-    assert_eq!(status, 201, "{batch}");
     let reply = uuid::Uuid::now_v7();
-    for (i, status_name) in ["streaming", "streaming", "complete"]
+    for (i, status) in ["streaming", "streaming", "complete"]
         .into_iter()
         .enumerate()
     {
-        let (status, body) = call(&client, &base, Method::PUT, &format!("/api/v1/threads/{t}/messages/{reply}"), Some(json!({"role": "assistant", "parts": [{"type": "text", "text": format!("part {i}")}], "status": status_name}))).await;
-        assert_eq!(status, if i == 0 { 201 } else { 200 }, "{body}");
+        let body = json!({"role": "assistant", "parts": [{"type": "text", "text": format!("part {i}")}], "status": status});
+        expect(
+            c,
+            b,
+            (Method::PUT, format!("/api/v1/threads/{t}/messages/{reply}")),
+            Some(body),
+            if i == 0 { 201 } else { 200 },
+        )
+        .await;
     }
     let first = batch["data"][0]["id"].as_str().expect("id").to_owned();
-    let (status, _) = call(
-        &client,
-        &base,
-        Method::PATCH,
-        &format!("/api/v1/threads/{t}/messages/{first}"),
+    expect(
+        c,
+        b,
+        (
+            Method::PATCH,
+            format!("/api/v1/threads/{t}/messages/{first}"),
+        ),
         Some(json!({"content": format!("zanzibar edited {n}")})),
+        200,
     )
     .await;
-    assert_eq!(status, 200);
-    let (status, _) = call(
-        &client,
-        &base,
-        Method::PUT,
-        &format!("/api/v1/threads/{t}/messages/{reply}/feedback"),
+    expect(
+        c,
+        b,
+        (
+            Method::PUT,
+            format!("/api/v1/threads/{t}/messages/{reply}/feedback"),
+        ),
         Some(json!({"rating": "up"})),
+        200,
     )
     .await;
-    assert_eq!(status, 200);
-    let (status, page) = call(
-        &client,
-        &base,
-        Method::GET,
-        &format!("/api/v1/threads/{t}/messages"),
+    let page = expect(
+        c,
+        b,
+        (Method::GET, format!("/api/v1/threads/{t}/messages")),
         None,
+        200,
     )
     .await;
-    assert_eq!(status, 200);
     assert_eq!(page["data"].as_array().map(Vec::len), Some(3));
-    let (status, _) = call(
-        &client,
-        &base,
-        Method::GET,
-        "/api/v1/search?q=zanzibar",
+    expect(
+        c,
+        b,
+        (Method::GET, "/api/v1/search?q=zanzibar".into()),
         None,
+        200,
     )
     .await;
-    assert_eq!(status, 200);
-    let (status, _) = call(
-        &client,
-        &base,
-        Method::GET,
-        &format!("/api/v1/threads/{t}/export?format=markdown"),
+    expect(
+        c,
+        b,
+        (
+            Method::GET,
+            format!("/api/v1/threads/{t}/export?format=markdown"),
+        ),
         None,
+        200,
     )
     .await;
-    assert_eq!(status, 200);
-    let (status, _) = call(
-        &client,
-        &base,
-        Method::DELETE,
-        &format!("/api/v1/threads/{t}/messages/{first}"),
+    expect(
+        c,
+        b,
+        (
+            Method::DELETE,
+            format!("/api/v1/threads/{t}/messages/{first}"),
+        ),
         None,
+        204,
     )
     .await;
-    assert_eq!(status, 204);
-    let (status, thread) = call(
-        &client,
-        &base,
-        Method::GET,
-        &format!("/api/v1/threads/{t}"),
+    let thread = expect(
+        c,
+        b,
+        (Method::GET, format!("/api/v1/threads/{t}")),
         None,
+        200,
     )
     .await;
-    assert_eq!((status, thread["message_count"].as_i64()), (200, Some(2)));
+    assert_eq!(thread["message_count"].as_i64(), Some(2));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -1568,6 +1568,14 @@ mod tests {
         }
     }
 
+    /// A stored assistant message (the reply a `PUT` replaces).
+    fn stored_reply(thread: ThreadId, id: MessageId, text: &str) -> Message {
+        Message {
+            role: Role::Assistant,
+            ..as_stored(thread, id, text)
+        }
+    }
+
     #[tokio::test]
     async fn a_put_of_a_new_id_appends_it_with_that_id() {
         let (thread, id) = (ThreadId::generate(), MessageId::generate());
@@ -1595,8 +1603,7 @@ mod tests {
     #[tokio::test]
     async fn a_put_of_an_existing_message_replaces_it_in_place() {
         let (thread, id) = (ThreadId::generate(), MessageId::generate());
-        let mut stored = as_stored(thread, id, "old");
-        stored.role = Role::Assistant;
+        let stored = stored_reply(thread, id, "old");
         let mut repo = MockMessageRepository::new();
         let current = stored.clone();
         repo.expect_get_message()
@@ -1631,8 +1638,7 @@ mod tests {
             MessageId::generate(),
             MessageId::generate(),
         );
-        let mut stored = as_stored(thread, id, "x");
-        stored.role = Role::Assistant;
+        let mut stored = stored_reply(thread, id, "x");
         stored.parent_id = Some(parent);
         let other_parent = NewMessage {
             parent: ParentChoice::Message(MessageId::generate()),
@@ -1675,8 +1681,7 @@ mod tests {
     #[tokio::test]
     async fn a_put_with_a_stale_or_any_if_match_on_a_missing_message_fails_the_precondition() {
         let (thread, id) = (ThreadId::generate(), MessageId::generate());
-        let mut stored = as_stored(thread, id, "x");
-        stored.role = Role::Assistant;
+        let stored = stored_reply(thread, id, "x");
         let mut repo = MockMessageRepository::new();
         repo.expect_get_message()
             .returning(move |_, _, _| Ok(stored.clone()));
@@ -1727,8 +1732,7 @@ mod tests {
         // PUT replaces it), and deleted by someone else between the next look and the
         // update (so the PUT creates it again).
         let (thread, id) = (ThreadId::generate(), MessageId::generate());
-        let mut stored = as_stored(thread, id, "theirs");
-        stored.role = Role::Assistant;
+        let stored = stored_reply(thread, id, "theirs");
         let mut repo = MockMessageRepository::new();
         let mut looks = 0;
         let theirs = stored.clone();
@@ -1783,8 +1787,7 @@ mod tests {
     #[tokio::test]
     async fn a_put_whose_if_match_stops_matching_before_the_write_fails_the_precondition() {
         let (thread, id) = (ThreadId::generate(), MessageId::generate());
-        let mut stored = as_stored(thread, id, "x");
-        stored.role = Role::Assistant;
+        let stored = stored_reply(thread, id, "x");
         let version = stored.version;
         let mut repo = MockMessageRepository::new();
         repo.expect_get_message()
