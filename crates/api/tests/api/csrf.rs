@@ -84,6 +84,19 @@ async fn cookie_sessions_change_data_only_from_trusted_origins() {
         .await
         .expect("request");
     problem(res, 403).await;
+    // A PUT (saving a message by id) is a change like the others.
+    let path = format!(
+        "/api/v1/threads/{}/messages/{}",
+        uuid::Uuid::now_v7(),
+        uuid::Uuid::now_v7()
+    );
+    let res = with_cookie(&app, Method::PUT, &path)
+        .header("Origin", "https://evil.example")
+        .json(&json!({"role": "assistant", "content": "x"}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(problem(res, 403).await["code"], "untrusted_origin");
 
     let res = with_cookie(&app, Method::POST, "/api/v1/threads")
         .header("Origin", TRUSTED_ORIGIN)
@@ -136,6 +149,21 @@ async fn cors_allows_credentials_for_trusted_origins_only() {
     assert_eq!(res.headers()["access-control-allow-credentials"], "true");
     let res = preflight("https://evil.example").await.expect("request");
     assert!(res.headers().get("access-control-allow-origin").is_none());
+    // Saving a reply as it streams is a PUT with If-Match from the browser.
+    let res = app
+        .request(Method::OPTIONS, "/api/v1/threads/x/messages/y")
+        .header("Origin", TRUSTED_ORIGIN)
+        .header("Access-Control-Request-Method", "PUT")
+        .header("Access-Control-Request-Headers", "content-type, if-match")
+        .send()
+        .await
+        .expect("request");
+    assert!(res.status().is_success(), "{}", res.status());
+    let allowed = res.headers()["access-control-allow-methods"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(allowed.contains("PUT"), "{allowed}");
 
     let res = with_cookie(&app, Method::GET, "/api/v1/me")
         .header("Origin", TRUSTED_ORIGIN)

@@ -357,6 +357,28 @@ async fn put_replaces_an_existing_message_in_place(backend: Backend) {
     // Omitted fields take their create defaults.
     assert_eq!(done["metadata"], json!({}));
     assert_eq!(done["sources"], json!([]));
+    // Content alone: the parts are derived from it again and the status is `complete`,
+    // as on a create.
+    let (status, plain) = put(
+        &app,
+        &tid,
+        &id,
+        json!({"role": "assistant", "content": "Plain again."}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        plain["parts"],
+        json!([{"type": "text", "text": "Plain again."}])
+    );
+    assert_eq!(plain["status"], "complete");
+    let (_, done) = put(
+        &app,
+        &tid,
+        &id,
+        json!({"role": "assistant", "parts": sdk_parts(), "status": "complete"}),
+    )
+    .await;
     let after = get_thread(&app, &tid).await;
     assert_eq!(after["active_leaf_id"], next["id"]);
     assert_eq!(after["message_count"], before["message_count"]);
