@@ -1,7 +1,26 @@
-# Shared by bench/run.sh and bench/search-scaling.sh (sourced, not run). Uses PGURL, BIN,
+# Shared by the bench scripts (sourced, not run). Uses PGURL, BIN,
 # PORT, KEEP_DB, SERVICE_LOG, SERVICE_ENV and, when set, SESSION_TTL.
 
 log() { printf '\n== %s\n' "$*" >&2; }
+
+kit_defaults() { # kit_defaults NAME: the settings the small kits (trees.sh, streams.sh)
+  # share, their RESULTS directory, and the release build unless SKIP_BUILD=1
+  PGURL=${PGURL:-postgres://postgres@127.0.0.1:5432}
+  PORT=${PORT:-18080}
+  KEEP_DB=${KEEP_DB:-0}
+  SKIP_BUILD=${SKIP_BUILD:-0}
+  SERVICE_ENV=${SERVICE_ENV:-}
+  SERVICE_LOG=${SERVICE_LOG:-info}
+  TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+  BIN=${BIN:-$TARGET/release/chat-history}
+  RESULTS=${RESULTS:-$ROOT/bench/results/$1-$(date +%Y%m%d-%H%M%S)}
+  export JWT_HS256_SECRET=${JWT_HS256_SECRET:-bench-jwt-secret-0123456789abcdef0123456789}
+  mkdir -p "$RESULTS"
+  if [[ $SKIP_BUILD != 1 ]]; then
+    log "cargo build --release"
+    cargo build --release --bin chat-history
+  fi
+}
 
 # --- databases ---------------------------------------------------------------------------
 CREATED_DBS=()

@@ -14,23 +14,8 @@ ROOT=$(pwd)
 MESSAGES=${MESSAGES:-10000}
 BRANCHES=${BRANCHES:-50}
 REQUESTS=${REQUESTS:-500}
-PGURL=${PGURL:-postgres://postgres@127.0.0.1:5432}
-PORT=${PORT:-18080}
-KEEP_DB=${KEEP_DB:-0}
-SKIP_BUILD=${SKIP_BUILD:-0}
-SERVICE_ENV=${SERVICE_ENV:-}
-SERVICE_LOG=${SERVICE_LOG:-info}
-TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
-BIN=${BIN:-$TARGET/release/chat-history}
-RESULTS=${RESULTS:-$ROOT/bench/results/trees-$(date +%Y%m%d-%H%M%S)}
-export JWT_HS256_SECRET=${JWT_HS256_SECRET:-bench-jwt-secret-0123456789abcdef0123456789}
-mkdir -p "$RESULTS"
 source bench/lib.sh
-
-if [[ $SKIP_BUILD != 1 ]]; then
-  log "cargo build --release"
-  cargo build --release --bin chat-history
-fi
+kit_defaults trees
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 DB=bench_trees
 new_database "$DB"
