@@ -23,6 +23,7 @@ mod m20261201_000001_message_owner;
 mod m20261201_000002_search_by_owner;
 mod m20261202_000001_message_tree;
 mod m20261206_000001_message_parts;
+mod m20261207_000001_events;
 
 /// All migrations of the chat-history schema, oldest first.
 #[derive(Debug)]
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000002_search_by_owner::Migration),
             Box::new(m20261202_000001_message_tree::Migration),
             Box::new(m20261206_000001_message_parts::Migration),
+            Box::new(m20261207_000001_events::Migration),
         ]
     }
 }
@@ -152,6 +154,7 @@ mod tests {
                 "m20261201_000002_search_by_owner",
                 "m20261202_000001_message_tree",
                 "m20261206_000001_message_parts",
+                "m20261207_000001_events",
             ]
         );
         let mut sorted = names.clone();

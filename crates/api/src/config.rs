@@ -208,8 +208,9 @@ pub struct Settings {
 
     /// The most database connections the process holds at once (default: 3 per core + 2,
     /// at most 32). On PostgreSQL one pool serves every request, transactions and Better
-    /// Auth session lookups in the same database included; migrations at start open their
-    /// own two.
+    /// Auth session lookups in the same database included; one more (inside this number)
+    /// listens for live events, so it must be at least 2 there; migrations at start open
+    /// their own two.
     #[arg(long, env = "DB_MAX_CONNECTIONS", global = true)]
     pub db_max_connections: Option<u32>,
 
@@ -272,6 +273,34 @@ pub struct Settings {
     /// connection is closed (head) or answered 408 (body).
     #[arg(long, env = "CLIENT_TIMEOUT_SECS", default_value_t = 15, global = true)]
     pub client_timeout_secs: u64,
+
+    /// How long live events are kept for replay with `Last-Event-ID` (seconds).
+    #[arg(
+        long,
+        env = "EVENTS_RETENTION_SECS",
+        default_value_t = 300,
+        global = true
+    )]
+    pub events_retention_secs: u64,
+
+    /// Live event streams (`GET /api/v1/events`) one user may hold open on one process;
+    /// one more gets 429.
+    #[arg(
+        long,
+        env = "EVENTS_MAX_STREAMS_PER_USER",
+        default_value_t = 16,
+        global = true
+    )]
+    pub events_max_streams_per_user: usize,
+
+    /// Seconds between the comment lines that keep an idle event stream open.
+    #[arg(
+        long,
+        env = "EVENTS_HEARTBEAT_SECS",
+        default_value_t = 15,
+        global = true
+    )]
+    pub events_heartbeat_secs: u64,
 
     /// Largest message `content`, in bytes of its JSON serialization.
     #[arg(long, env = "MAX_CONTENT_BYTES", default_value_t = domain::Limits::DEFAULT_MAX_CONTENT_BYTES, global = true)]
@@ -343,6 +372,12 @@ impl std::fmt::Debug for Settings {
             .field("rate_limit_per_minute", &self.rate_limit_per_minute)
             .field("rate_limit_burst", &self.rate_limit_burst)
             .field("client_timeout_secs", &self.client_timeout_secs)
+            .field("events_retention_secs", &self.events_retention_secs)
+            .field(
+                "events_max_streams_per_user",
+                &self.events_max_streams_per_user,
+            )
+            .field("events_heartbeat_secs", &self.events_heartbeat_secs)
             .field("max_content_bytes", &self.max_content_bytes)
             .field("dev_secret_file", &self.dev_secret_file)
             .field("log_format", &self.log_format)

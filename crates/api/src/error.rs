@@ -54,6 +54,9 @@ pub enum ApiError {
     /// The client took too long to send its body.
     #[error("request timeout")]
     RequestTimeout,
+    /// The caller has this many event streams open on this process already.
+    #[error("too many event streams")]
+    TooManyStreams(usize),
 }
 
 /// An RFC 9457 problem document with our `code` (and `field` for validation errors).
@@ -107,6 +110,7 @@ impl ApiError {
             Self::RouteNotFound => "not_found",
             Self::RateLimited(_) => "rate_limited",
             Self::RequestTimeout => "request_timeout",
+            Self::TooManyStreams(_) => "too_many_streams",
         }
     }
 
@@ -164,6 +168,9 @@ impl ApiError {
                 format!("Too many requests; retry in {secs} s (see Retry-After).")
             }
             Self::RequestTimeout => "The request body did not arrive in time.".into(),
+            Self::TooManyStreams(limit) => format!(
+                "You have {limit} event streams open already; close one (one stream per tab is enough)."
+            ),
         }
     }
 
@@ -216,7 +223,7 @@ impl ResponseError for ApiError {
             Self::UntrustedOrigin => StatusCode::FORBIDDEN,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::RouteNotFound => StatusCode::NOT_FOUND,
-            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited(_) | Self::TooManyStreams(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
         }
     }
@@ -251,7 +258,7 @@ impl ResponseError for ApiError {
 }
 
 /// Displays an error followed by each of its sources: `a: b: c`.
-struct ErrorChain<'a>(&'a (dyn std::error::Error + 'static));
+pub(crate) struct ErrorChain<'a>(pub(crate) &'a (dyn std::error::Error + 'static));
 
 impl std::fmt::Display for ErrorChain<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -14,18 +14,21 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, Resource, web};
 
 use auth::{AuthConfig, AuthConfigError, Authenticator, Secret, better_auth_endpoints};
-use domain::{Limits, MessageService, SearchService, SessionStore, ThreadService, UserId};
+use domain::{
+    EventService, Limits, MessageService, SearchService, SessionStore, ThreadService, UserId,
+};
 use infra_postgres::better_auth::{BetterAuthNames, BetterAuthSessionStore};
 use infra_postgres::{Backend, Pooler, Store, StoreOptions};
 
 use crate::config::{DbPooler, Settings};
 use crate::error::ApiError;
+use crate::events::{EventHub, HubSettings};
 use crate::extract::{BodyLimit, BodyTimeout, TrustedOrigins};
 use crate::metrics::{Metrics, PoolStats};
 use crate::middleware::{compress_large_responses, request_id_and_log};
 use crate::openapi;
 use crate::rate_limit::UserRateLimiter;
-use crate::routes::{self, export, health, me, messages, search, threads};
+use crate::routes::{self, events, export, health, me, messages, search, threads};
 use crate::state::AppState;
 
 /// Why the service could not start. Each message names the setting to fix.
@@ -441,6 +444,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                         .route(web::delete().to(messages::delete_feedback)),
                 )
                 .service(resource("/search").route(web::get().to(search::search_messages)))
+                .service(resource("/events").route(web::get().to(events::events)))
                 .service(resource("/me").route(web::get().to(me::me)))
                 .service(resource("/me/history").route(web::delete().to(me::delete_history))),
         )
@@ -451,6 +455,30 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 pub struct Application {
     port: u16,
     server: Server,
+    hub: EventHub,
+}
+
+/// Stops a running [`Application`]: ends the live event streams first (they would
+/// otherwise hold a graceful stop until its timeout), then stops the server.
+#[derive(Clone)]
+pub struct Stopper {
+    server: ServerHandle,
+    hub: EventHub,
+}
+
+impl std::fmt::Debug for Stopper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stopper").finish_non_exhaustive()
+    }
+}
+
+impl Stopper {
+    /// Stops the server; `graceful`: in-flight requests finish (up to 30 s) and event
+    /// streams end cleanly, else connections are dropped.
+    pub async fn stop(&self, graceful: bool) {
+        self.hub.close();
+        self.server.stop(graceful).await;
+    }
 }
 
 impl std::fmt::Debug for Application {
@@ -478,6 +506,26 @@ impl Application {
                 })?;
         }
         let authenticator = web::Data::new(build_authenticator(&settings, &store).await?);
+        store
+            .start_events()
+            .await
+            .map_err(|source| StartupError::Database {
+                url: url.clone(),
+                source,
+            })?;
+        let hub = EventHub::start(
+            EventService::new(
+                store.event_log(),
+                store.thread_repository(),
+                Duration::from_secs(settings.events_retention_secs),
+            ),
+            store.event_signals(),
+            HubSettings {
+                max_streams_per_user: settings.events_max_streams_per_user,
+                heartbeat: Duration::from_secs(settings.events_heartbeat_secs.max(1)),
+            },
+        );
+        let hub_data = web::Data::new(hub.clone());
         let limits = Limits {
             max_content_bytes: settings.max_content_bytes,
         };
@@ -525,6 +573,7 @@ impl Application {
                 .app_data(BodyLimit::DEFAULT)
                 .app_data(BodyTimeout(client_timeout))
                 .app_data(limiter.clone())
+                .app_data(hub_data.clone())
                 .app_data(
                     web::QueryConfig::default()
                         .error_handler(|err, _| ApiError::InvalidQuery(err.to_string()).into()),
@@ -550,11 +599,15 @@ impl Application {
         .client_disconnect_timeout(Duration::from_secs(5))
         .keep_alive(Duration::from_secs(75))
         .shutdown_timeout(30)
+        // SIGINT and SIGTERM are handled by `run_until_stopped`, which ends the event
+        // streams before the graceful stop.
+        .disable_signals()
         .run();
         tracing::info!(%addr, database = %url, "chat-history is listening");
         Ok(Self {
             port: addr.port(),
             server,
+            hub,
         })
     }
 
@@ -563,14 +616,48 @@ impl Application {
         self.port
     }
 
-    /// A handle to stop the server (gracefully or not).
-    pub fn handle(&self) -> ServerHandle {
-        self.server.handle()
+    /// A handle to stop the server (gracefully or not), live event streams first.
+    pub fn handle(&self) -> Stopper {
+        Stopper {
+            server: self.server.handle(),
+            hub: self.hub.clone(),
+        }
     }
 
-    /// Serves until stopped. SIGINT and SIGTERM stop it gracefully: in-flight requests
-    /// finish (up to 30 s), new connections are refused.
+    /// Serves until stopped. SIGINT and SIGTERM stop it gracefully: event streams end,
+    /// in-flight requests finish (up to 30 s), new connections are refused.
     pub async fn run_until_stopped(self) -> Result<(), StartupError> {
-        self.server.await.map_err(StartupError::Server)
+        let stopper = self.handle();
+        let signals = tokio::spawn(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down: ending event streams, finishing requests");
+            stopper.stop(true).await;
+        });
+        let served = self.server.await.map_err(StartupError::Server);
+        signals.abort();
+        served
+    }
+}
+
+/// SIGINT (Ctrl-C) or, on Unix, SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -5,9 +5,9 @@
 //! [`Sources`], [`Metadata`], ...), keyset pagination ([`Page`], [`PageLimit`], cursors),
 //! full-text search queries in web-search syntax ([`SearchQuery`]), the ports that storage
 //! adapters implement ([`ThreadRepository`], [`MessageRepository`], [`SearchRepository`],
-//! and [`SessionStore`] for reading Better Auth sessions)
-//! and the application services that hold the rules
-//! ([`ThreadService`], [`MessageService`], [`SearchService`]).
+//! [`EventLog`] for the live events feed, and [`SessionStore`] for reading Better Auth
+//! sessions) and the application services that hold the rules ([`ThreadService`],
+//! [`MessageService`], [`SearchService`], [`EventService`]).
 //!
 //! Architecture invariant: this crate depends on no web framework, no database driver
 //! or ORM and no async runtime. Adapters depend on it, never the other way round. Mocks
@@ -16,6 +16,7 @@
 #![warn(missing_docs)]
 
 mod error;
+mod event;
 mod ids;
 mod json;
 mod message;
@@ -29,6 +30,7 @@ mod time;
 mod values;
 
 pub use error::{DomainError, Resource, StoreError};
+pub use event::{Change, Event, EventId, StreamStart};
 pub use ids::{MessageId, ThreadId, UserId};
 pub use message::{
     DeleteScope, Message, MessagePatch, NewMessage, ParentChoice, PathMessage, text_and_parts,
@@ -37,11 +39,13 @@ pub use page::{
     CursorError, MessageKey, MessageListQuery, MessageView, Page, PageLimit, PathPage, PathQuery,
     PathTarget, SortOrder, ThreadKey, ThreadListQuery,
 };
-pub use ports::{MessageRepository, SearchRepository, ThreadRepository};
+pub use ports::{EventLog, MessageRepository, SearchRepository, ThreadRepository};
 #[cfg(any(test, feature = "mock"))]
-pub use ports::{MockMessageRepository, MockSearchRepository, MockThreadRepository};
+pub use ports::{MockEventLog, MockMessageRepository, MockSearchRepository, MockThreadRepository};
 pub use search::{SearchHit, SearchKey, SearchQuery, SearchRequest, SearchTerm};
-pub use services::{Created, IfMatch, MessageService, SearchService, ThreadService, Upsert};
+pub use services::{
+    Created, EventService, IfMatch, MessageService, SearchService, ThreadService, Upsert,
+};
 #[cfg(any(test, feature = "mock"))]
 pub use session::MockSessionStore;
 pub use session::{AuthMethod, Principal, SessionRecord, SessionStore};

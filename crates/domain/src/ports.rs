@@ -6,10 +6,12 @@
 
 use async_trait::async_trait;
 
+use std::time::Duration;
+
 use crate::{
-    DeleteScope, Feedback, Message, MessageId, MessageListQuery, MessagePatch, ParentChoice,
-    PathPage, PathQuery, SearchHit, SearchRequest, StoreError, Thread, ThreadId, ThreadListQuery,
-    ThreadPatch, Timestamp, UserId, Version,
+    DeleteScope, Event, EventId, Feedback, Message, MessageId, MessageListQuery, MessagePatch,
+    ParentChoice, PathPage, PathQuery, SearchHit, SearchRequest, StoreError, Thread, ThreadId,
+    ThreadListQuery, ThreadPatch, Timestamp, UserId, Version,
 };
 
 /// Storage of threads.
@@ -246,4 +248,37 @@ pub trait SearchRepository: Send + Sync {
         user: &UserId,
         request: SearchRequest,
     ) -> Result<Vec<SearchHit>, StoreError>;
+}
+
+/// The feed of events: every change of a user's threads and messages, recorded by the
+/// adapter in the transaction of the write itself (so an event exists exactly when its
+/// write committed), numbered per user in commit order without gaps ([`EventId`]), and
+/// kept for a while for replay.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait EventLog: Send + Sync {
+    /// The user's newest event, [`EventId::START`] when the user has none.
+    async fn newest_event(&self, user: &UserId) -> Result<EventId, StoreError>;
+
+    /// Whether the user's event `id` is still kept and was recorded less than `retention`
+    /// ago by the database's clock.
+    async fn is_retained(
+        &self,
+        user: &UserId,
+        id: EventId,
+        retention: Duration,
+    ) -> Result<bool, StoreError>;
+
+    /// For each `(user, after)`: the user's events after `after`, oldest first; at most
+    /// `limit` events in all (a caller that gets `limit` asks again after the last ones).
+    /// The result is grouped by user, each user's events in order.
+    async fn events_after(
+        &self,
+        cursors: Vec<(UserId, EventId)>,
+        limit: u64,
+    ) -> Result<Vec<(UserId, Event)>, StoreError>;
+
+    /// Deletes at most `limit` events recorded more than `age` ago (by the database's
+    /// clock); returns how many went. Safe to run from several processes at once.
+    async fn delete_older_than(&self, age: Duration, limit: u64) -> Result<u64, StoreError>;
 }

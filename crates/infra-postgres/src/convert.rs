@@ -133,7 +133,7 @@ pub(crate) fn feedback_json(feedback: &Feedback) -> Result<String, StoreError> {
 }
 
 /// Feedback read back from the `feedback` column, under the rules of a request.
-fn feedback_from_json(raw: &RawValue) -> Result<Feedback, DomainError> {
+pub(crate) fn feedback_from_json(raw: &RawValue) -> Result<Feedback, DomainError> {
     let stored: StoredFeedback = serde_json::from_str(raw.get())
         .map_err(|e| DomainError::invalid("feedback", e.to_string()))?;
     let updated_at = Timestamp::from_micros(stored.updated_at)

@@ -91,6 +91,7 @@ mod convert;
 mod db;
 mod entity;
 mod error;
+mod events;
 mod messages;
 mod pool;
 mod search;
@@ -98,6 +99,7 @@ mod store;
 mod threads;
 mod tree;
 
+pub use events::{EventSignals, SeaOrmEventLog, Wake};
 pub use messages::SeaOrmMessageRepository;
 pub use pool::{PoolStats, Pooler};
 pub use search::SeaOrmSearchRepository;

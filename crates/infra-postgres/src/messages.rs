@@ -9,7 +9,7 @@ use domain::{
 use std::collections::HashSet;
 use std::fmt::Write as _;
 
-use sea_orm::sea_query::{Expr, ExprTrait, Func, Query, Value};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LockType, Query, Value};
 use sea_orm::{
     DbBackend, EntityTrait, IdenStatic, QueryFilter, QueryOrder, QuerySelect, Select, Statement,
 };
@@ -19,6 +19,7 @@ use crate::db::{Db, Txn, next_version, sql_limit, thread_exists, timestamp_value
 use crate::entity::message::{self, Column};
 use crate::entity::thread;
 use crate::error::{Misuse, TreeRace};
+use crate::events::EventSignals;
 use crate::tree::{self, Exec};
 
 /// Rows per multi-row `INSERT` (14 bind values each), far below the bind-parameter limits
@@ -70,6 +71,7 @@ const RACE_RETRIES: usize = 8;
 #[derive(Debug, Clone)]
 pub struct SeaOrmMessageRepository {
     db: Db,
+    signals: EventSignals,
 }
 
 /// The message columns that [`message_at`] reads, from `chat_messages`.
@@ -101,8 +103,30 @@ fn thread_scope(user: &UserId, thread: ThreadId) -> Expr {
 }
 
 impl SeaOrmMessageRepository {
-    pub(crate) fn new(db: Db) -> Self {
-        Self { db }
+    pub(crate) fn new(db: Db, signals: EventSignals) -> Self {
+        Self { db, signals }
+    }
+
+    /// Locks the thread's row until the transaction ends (on SQLite `BEGIN IMMEDIATE`
+    /// already holds the database's write lock) and checks that the user owns it, without
+    /// changing it: the write's last statement on the thread grows its version, so the
+    /// thread's event shows the thread as the write left it.
+    ///
+    /// Errors: `NotFound` when the thread is missing or another user's.
+    async fn lock_thread(txn: &mut Txn, user: &UserId, thread: ThreadId) -> Result<(), StoreError> {
+        let mut select = Query::select();
+        select
+            .column(thread::Column::Id)
+            .from(thread::Entity)
+            .and_where(thread_scope(user, thread));
+        if txn.backend() == DbBackend::Postgres {
+            select.lock(LockType::Update);
+        }
+        let statement = txn.backend().build(&select);
+        if txn.statement_rows(statement).await?.is_empty() {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
     }
 
     /// Sets the thread's `updated_at = now` and grows its version, which also locks its row
@@ -437,27 +461,20 @@ impl SeaOrmMessageRepository {
             return Ok(messages);
         };
         let mut txn = db.begin_write().await?;
-        // (1) Write first: this locks the database (already taken by BEGIN IMMEDIATE) and
-        // checks ownership. Neither `last_message_at` nor `active_leaf_id` is changed by
-        // this statement, so RETURNING gives their values before this append.
-        let update = Query::update()
-            .table(thread::Entity)
-            .value(
-                thread::Column::MessageCount,
-                Expr::col(thread::Column::MessageCount).add(count),
-            )
-            .value(thread::Column::UpdatedAt, db.timestamp(now))
-            .value(
-                thread::Column::Version,
-                next_version(thread::Column::Version, now),
-            )
+        // (1) The thread as it is (BEGIN IMMEDIATE holds the write lock): its newest
+        // message and active leaf before this append, and whether the user owns it.
+        let select = Query::select()
+            .columns([thread::Column::LastMessageAt, thread::Column::ActiveLeafId])
+            .from(thread::Entity)
             .and_where(thread_scope(user, thread))
-            .returning(
-                Query::returning()
-                    .columns([thread::Column::LastMessageAt, thread::Column::ActiveLeafId]),
-            )
             .to_owned();
-        let row = txn.returning(&update).await?.ok_or(StoreError::NotFound)?;
+        let statement = txn.backend().build(&select);
+        let row = txn
+            .statement_rows(statement)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or(StoreError::NotFound)?;
         let previous_last = row.optional_timestamp(0)?;
         let active_leaf: Option<uuid::Uuid> = row.get(1)?;
 
@@ -509,9 +526,19 @@ impl SeaOrmMessageRepository {
         // (4) All rows at once; a primary-key clash aborts the whole transaction.
         insert_messages(&mut txn, user, thread, &stored, &branches).await?;
 
-        // (5) The newest message is now one of these, and the last one the active leaf.
+        // (5) The newest message is now one of these, and the last one the active leaf; the
+        // counters and the version change in this one statement (the thread's event).
         let update = Query::update()
             .table(thread::Entity)
+            .value(
+                thread::Column::MessageCount,
+                Expr::col(thread::Column::MessageCount).add(count),
+            )
+            .value(thread::Column::UpdatedAt, db.timestamp(now))
+            .value(
+                thread::Column::Version,
+                next_version(thread::Column::Version, now),
+            )
             .value(
                 thread::Column::LastMessageAt,
                 db.timestamp(last.plus_micros(shift)),
@@ -957,9 +984,11 @@ impl MessageRepository for SeaOrmMessageRepository {
         }
         let plan = tree::plan_branches(&messages);
         if db.backend() != DbBackend::Postgres {
-            return self
+            let stored = self
                 .append_in_transaction(user, thread, first_parent, messages, &plan, now)
-                .await;
+                .await?;
+            self.signals.changed(user);
+            return Ok(stored);
         }
         let mut attempt = 0;
         let stored = loop {
@@ -971,6 +1000,7 @@ impl MessageRepository for SeaOrmMessageRepository {
                 other => break other?,
             }
         };
+        self.signals.changed(user);
         let mut messages = shifted(messages, stored.shift);
         if let Some(first) = messages.first_mut() {
             first.parent_id = stored.first_parent.map(MessageId::from_uuid);
@@ -1152,6 +1182,7 @@ impl MessageRepository for SeaOrmMessageRepository {
         };
         let message = message_from_row(&row)?;
         txn.commit().await?;
+        self.signals.changed(user);
         Ok(message)
     }
 
@@ -1179,6 +1210,7 @@ impl MessageRepository for SeaOrmMessageRepository {
             .into_iter()
             .next()
             .ok_or(StoreError::NotFound)?;
+        self.signals.changed(user);
         message_from_row(&row)
     }
 
@@ -1191,7 +1223,7 @@ impl MessageRepository for SeaOrmMessageRepository {
         now: Timestamp,
     ) -> Result<(), StoreError> {
         let mut txn = self.db.begin_write().await?;
-        self.touch_thread(&mut txn, user, thread, now).await?;
+        Self::lock_thread(&mut txn, user, thread).await?;
         let backend = txn.backend();
         let node = tree::node(&mut Exec::Txn(&mut txn), user, thread, *id.as_uuid())
             .await?
@@ -1268,10 +1300,16 @@ impl MessageRepository for SeaOrmMessageRepository {
                 thread::Column::LastMessageAt,
                 of_thread(Func::max(Expr::col((message::Entity, Column::CreatedAt))).into()),
             )
+            .value(thread::Column::UpdatedAt, self.db.timestamp(now))
+            .value(
+                thread::Column::Version,
+                next_version(thread::Column::Version, now),
+            )
             .and_where(thread_scope(user, thread))
             .to_owned();
         txn.execute(&update).await?;
         txn.commit().await?;
+        self.signals.changed(user);
         Ok(())
     }
 }

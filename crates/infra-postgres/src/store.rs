@@ -6,13 +6,14 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use domain::{MessageRepository, SearchRepository, StoreError, ThreadRepository};
+use domain::{EventLog, MessageRepository, SearchRepository, StoreError, ThreadRepository};
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 
 use crate::better_auth::{BetterAuthNames, BetterAuthSessionStore};
 use crate::db::Db;
 use crate::error::{CreateDirectory, UnsupportedUrl, store_error};
+use crate::events::{EventSignals, SeaOrmEventLog};
 use crate::pool::{PING_IF_IDLE_FOR, PgPool, PgPoolOptions, PoolStats, Pooler};
 use crate::{SeaOrmMessageRepository, SeaOrmSearchRepository, SeaOrmThreadRepository};
 
@@ -52,8 +53,9 @@ impl Backend {
 pub struct StoreOptions {
     /// The most connections the store holds at any moment, open or being opened: on
     /// PostgreSQL one pool serves every statement, every transaction and (in the same
-    /// database) Better Auth session lookups. Migrations open their own (see
-    /// [`Store::migrate`]). At least 1.
+    /// database) Better Auth session lookups; when it is 2 or more, one of them is kept
+    /// for the events listener ([`Store::start_events`]) and the pool gets the rest.
+    /// Migrations open their own (see [`Store::migrate`]). At least 1.
     pub max_connections: u32,
     /// How long a query waits for a free connection before failing with
     /// [`StoreError::Unavailable`]. On SQLite this is also the busy timeout: how long a
@@ -118,6 +120,10 @@ impl std::fmt::Debug for DatabaseUrl {
 #[derive(Debug, Clone)]
 pub struct Store {
     db: Db,
+    /// Which users have new events (see the `events` module).
+    signals: EventSignals,
+    /// PostgreSQL: whether `max_connections` left one connection for the events listener.
+    events_connection: bool,
     /// Where migrations connect (PostgreSQL: a connection of their own, without the
     /// statement timeout).
     url: DatabaseUrl,
@@ -142,11 +148,14 @@ impl Store {
         let url = url.trim_start();
         let backend =
             Backend::from_url(url).ok_or_else(|| StoreError::unexpected(UnsupportedUrl))?;
+        let mut events_connection = false;
         let db = match backend {
             Backend::Postgres => {
+                // One connection of the budget listens for other processes' events.
+                events_connection = options.max_connections >= 2;
                 let pool = PgPool::new(PgPoolOptions::new(
                     url,
-                    options.max_connections,
+                    options.max_connections - u32::from(events_connection),
                     options.statement_timeout,
                     options.acquire_timeout,
                     options.connect_timeout,
@@ -160,6 +169,8 @@ impl Store {
         };
         tracing::debug!(backend = backend.as_str(), "connected to the database");
         Ok(Self {
+            signals: EventSignals::new(&db),
+            events_connection,
             db,
             url: DatabaseUrl(url.to_owned()),
             connect_timeout: options.connect_timeout,
@@ -212,17 +223,50 @@ impl Store {
 
     /// The thread repository over this store's pool.
     pub fn thread_repository(&self) -> Arc<dyn ThreadRepository> {
-        Arc::new(SeaOrmThreadRepository::new(self.db.clone()))
+        Arc::new(SeaOrmThreadRepository::new(
+            self.db.clone(),
+            self.signals.clone(),
+        ))
     }
 
     /// The message repository over this store's pool.
     pub fn message_repository(&self) -> Arc<dyn MessageRepository> {
-        Arc::new(SeaOrmMessageRepository::new(self.db.clone()))
+        Arc::new(SeaOrmMessageRepository::new(
+            self.db.clone(),
+            self.signals.clone(),
+        ))
     }
 
     /// The full-text search repository over this store's pool.
     pub fn search_repository(&self) -> Arc<dyn SearchRepository> {
         Arc::new(SeaOrmSearchRepository::new(self.db.clone()))
+    }
+
+    /// The events feed's outbox over this store's pool.
+    pub fn event_log(&self) -> Arc<dyn EventLog> {
+        Arc::new(SeaOrmEventLog::new(self.db.clone()))
+    }
+
+    /// Which users have new events: signalled by this store's repositories after each
+    /// write commits and, once [`Store::start_events`] ran on PostgreSQL, by every process
+    /// sharing the database.
+    pub fn event_signals(&self) -> EventSignals {
+        self.signals.clone()
+    }
+
+    /// PostgreSQL: starts listening for other processes' writes, on one connection of
+    /// [`StoreOptions::max_connections`] to the migrations' URL (a direct connection when
+    /// the service's goes through a transaction pooler, where `LISTEN` does not hold).
+    /// SQLite: nothing to do (one process per file).
+    ///
+    /// # Errors
+    /// `Unexpected` when `max_connections` is 1 on PostgreSQL (no connection is left to
+    /// listen on); `Unavailable` when the connection fails.
+    pub async fn start_events(&self) -> Result<(), StoreError> {
+        if self.backend() == Backend::Postgres && !self.events_connection {
+            return Err(StoreError::unexpected(NoEventsConnection));
+        }
+        self.signals.start(&self.url.0).await
     }
 
     /// Better Auth's sessions read from this store's database, on its pool (PostgreSQL).
@@ -310,3 +354,11 @@ fn create_sqlite_directory(url: &str) -> Result<(), StoreError> {
         _ => Ok(()),
     }
 }
+
+/// `DB_MAX_CONNECTIONS` of 1 on PostgreSQL leaves no connection to listen for events on.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "one connection (DB_MAX_CONNECTIONS=1) leaves none for live events: on PostgreSQL one \
+     connection of the budget listens for other processes' writes; allow at least 2"
+)]
+struct NoEventsConnection;

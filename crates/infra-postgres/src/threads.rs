@@ -11,6 +11,7 @@ use sea_orm::{DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Sele
 use crate::convert::{THREAD_COLUMNS, thread_from_row, threads_from_rows};
 use crate::db::{Db, next_version, sql_limit, thread_exists, timestamp_value};
 use crate::entity::thread::{self, Column};
+use crate::events::EventSignals;
 use crate::messages::insert_messages;
 use crate::tree::{self, Exec};
 
@@ -23,11 +24,12 @@ fn select_threads() -> Select<thread::Entity> {
 #[derive(Debug, Clone)]
 pub struct SeaOrmThreadRepository {
     db: Db,
+    signals: EventSignals,
 }
 
 impl SeaOrmThreadRepository {
-    pub(crate) fn new(db: Db) -> Self {
-        Self { db }
+    pub(crate) fn new(db: Db, signals: EventSignals) -> Self {
+        Self { db, signals }
     }
 
     /// `id = $id AND user_id = $user`.
@@ -103,6 +105,7 @@ impl ThreadRepository for SeaOrmThreadRepository {
         self.db
             .execute(&insert_statement(self.db.backend(), thread)?)
             .await?;
+        self.signals.changed(&thread.user_id);
         Ok(())
     }
 
@@ -256,7 +259,10 @@ impl ThreadRepository for SeaOrmThreadRepository {
             txn.commit().await?;
         }
         match row {
-            Some(row) => thread_from_row(&row),
+            Some(row) => {
+                self.signals.changed(user);
+                thread_from_row(&row)
+            }
             None if expected.is_some() => Err(self.missing_or_mismatch(user, id).await),
             None => Err(StoreError::NotFound),
         }
@@ -272,6 +278,7 @@ impl ThreadRepository for SeaOrmThreadRepository {
         if self.db.execute(&delete).await? == 0 {
             return Err(StoreError::NotFound);
         }
+        self.signals.changed(user);
         Ok(())
     }
 
@@ -325,6 +332,7 @@ impl ThreadRepository for SeaOrmThreadRepository {
         let branch = vec![uuid::Uuid::now_v7(); copies.len()];
         insert_messages(&mut txn, user, fork.id, &copies, &branch).await?;
         txn.commit().await?;
+        self.signals.changed(user);
         Ok(stored)
     }
 
@@ -333,7 +341,11 @@ impl ThreadRepository for SeaOrmThreadRepository {
             .from_table(thread::Entity)
             .and_where(Expr::col((thread::Entity, Column::UserId)).eq(user.as_str()))
             .to_owned();
-        self.db.execute(&delete).await
+        let deleted = self.db.execute(&delete).await?;
+        if deleted > 0 {
+            self.signals.changed(user);
+        }
+        Ok(deleted)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

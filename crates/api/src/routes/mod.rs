@@ -1,6 +1,7 @@
 //! Handlers, one module per resource. Each extracts, calls one domain service and maps
 //! the result; none holds a rule of its own.
 
+pub mod events;
 pub mod export;
 pub mod health;
 pub mod me;

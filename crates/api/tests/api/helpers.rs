@@ -2,7 +2,7 @@
 
 use std::sync::OnceLock;
 
-use actix_web::dev::ServerHandle;
+use api::startup::Stopper;
 use reqwest::{Method, RequestBuilder, Response};
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::Value;
@@ -160,10 +160,10 @@ pub struct TestApp {
     pub address: String,
     pub db: TestDb,
     pub client: reqwest::Client,
-    handle: ServerHandle,
+    handle: Stopper,
 }
 
-pub async fn start(settings: Settings) -> (String, ServerHandle) {
+pub async fn start(settings: Settings) -> (String, Stopper) {
     let app = Application::build(settings).await.expect("server starts");
     let address = format!("http://127.0.0.1:{}", app.port());
     let handle = app.handle();

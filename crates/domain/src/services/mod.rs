@@ -1,9 +1,11 @@
 //! Application services: the use cases, with the rules that hold whatever the adapter.
 
+mod events;
 mod messages;
 mod search;
 mod threads;
 
+pub use events::EventService;
 pub use messages::MessageService;
 pub use search::SearchService;
 pub use threads::ThreadService;

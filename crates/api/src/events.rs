@@ -1,0 +1,487 @@
+//! The live events hub: one per process. It keeps the open event streams
+//! (`GET /api/v1/events`), learns from [`EventSignals`] which users have new events, reads
+//! them from the outbox in one statement for all of them, and hands each stream what its
+//! filter lets through, formatted once per event as `text/event-stream`.
+//!
+//! Bounds: at most `EVENTS_MAX_STREAMS_PER_USER` streams per user on this process (429
+//! beyond); at most [`MAX_QUEUED_BYTES`] waiting for one stream's client (a reader slower
+//! than its events is dropped: its stream ends cleanly after what is queued, and the
+//! client's reconnect with `Last-Event-ID` replays the rest from the outbox). Streams end
+//! at shutdown ([`EventHub::close`]) and when the database connection that hears other
+//! processes is lost (clients reconnect, and get 503 with `Retry-After` until it is back).
+
+use std::collections::{HashMap, HashSet};
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use actix_web::web::Bytes;
+use futures::Stream;
+use serde::Serialize;
+use tokio::sync::{Notify, mpsc};
+
+use domain::{Change, DomainError, Event, EventId, EventService, StreamStart, ThreadId, UserId};
+use infra_postgres::{EventSignals, Wake};
+
+use crate::dto::{MessageResponse, ThreadResponse};
+use crate::error::ApiError;
+
+/// The most bytes of events waiting for one stream's client before it is dropped as too
+/// slow (one event is always let through, whatever its size).
+pub const MAX_QUEUED_BYTES: usize = 1 << 20;
+
+/// Events read per user and round; a user with more is read again at once.
+const EVENTS_PER_ROUND: u64 = 256;
+
+/// How often every subscribed user is looked at even without a signal (a notification
+/// that another process never sent because it stopped right after its commit).
+const CATCH_UP_EVERY: Duration = Duration::from_secs(5);
+
+/// How often old events are deleted, and how many per statement.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+const SWEEP_BATCH: u64 = 10_000;
+
+/// What clients wait before reconnecting (the SSE `retry:` field), in milliseconds.
+const RECONNECT_MS: u64 = 2_000;
+
+/// The hub's settings.
+#[derive(Debug, Clone, Copy)]
+pub struct HubSettings {
+    /// Open streams per user on this process.
+    pub max_streams_per_user: usize,
+    /// Interval of the keep-alive comments.
+    pub heartbeat: Duration,
+}
+
+struct Subscriber {
+    id: u64,
+    thread: Option<ThreadId>,
+    /// The last event this stream has been handed (or skipped by its filter).
+    cursor: EventId,
+    tx: mpsc::UnboundedSender<Bytes>,
+    queued: Arc<AtomicUsize>,
+}
+
+#[derive(Default)]
+struct State {
+    users: HashMap<UserId, Vec<Subscriber>>,
+    /// Users to read events for in the next round.
+    pending: HashSet<UserId>,
+    next_id: u64,
+}
+
+struct Inner {
+    service: EventService,
+    signals: EventSignals,
+    settings: HubSettings,
+    state: Mutex<State>,
+    wake: Notify,
+    closed: AtomicBool,
+    streams: AtomicUsize,
+}
+
+/// The process's live events. Cheap to clone.
+#[derive(Clone)]
+pub struct EventHub {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for EventHub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventHub")
+            .field("streams", &self.open_streams())
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
+    state
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl EventHub {
+    /// A hub over the events service and the store's signals; starts its tasks on the
+    /// current runtime (delivery, and deleting events past retention).
+    pub fn start(service: EventService, signals: EventSignals, settings: HubSettings) -> Self {
+        let hub = Self {
+            inner: Arc::new(Inner {
+                service,
+                signals,
+                settings,
+                state: Mutex::new(State::default()),
+                wake: Notify::new(),
+                closed: AtomicBool::new(false),
+                streams: AtomicUsize::new(0),
+            }),
+        };
+        tokio::spawn(deliver_forever(hub.inner.clone()));
+        tokio::spawn(sweep_forever(hub.inner.service.clone()));
+        hub
+    }
+
+    /// The events use cases (where a subscription starts).
+    pub fn service(&self) -> &EventService {
+        &self.inner.service
+    }
+
+    /// Streams open now.
+    pub fn open_streams(&self) -> usize {
+        self.inner.streams.load(Ordering::Relaxed)
+    }
+
+    /// Opens a stream of `user`'s events from `start` (see [`EventService::start`]),
+    /// only those of `thread` when given.
+    ///
+    /// Errors: 429 beyond the per-user limit; 503 while shutting down or while other
+    /// processes' writes cannot be heard.
+    pub fn subscribe(
+        &self,
+        user: UserId,
+        thread: Option<ThreadId>,
+        start: StreamStart,
+    ) -> Result<EventStream, ApiError> {
+        if self.inner.closed.load(Ordering::SeqCst) || !self.inner.signals.is_up() {
+            return Err(
+                DomainError::Unavailable("live events are not available now".into()).into(),
+            );
+        }
+        let (cursor, first) = match start {
+            StreamStart::After(id) => (id, opening(None, id)),
+            StreamStart::Reset { newest } => (newest, opening(Some("unknown_or_expired"), newest)),
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let id = {
+            let mut state = lock(&self.inner.state);
+            let State {
+                users,
+                pending,
+                next_id,
+            } = &mut *state;
+            let subscribers = users.entry(user.clone()).or_default();
+            if subscribers.len() >= self.inner.settings.max_streams_per_user {
+                if subscribers.is_empty() {
+                    users.remove(&user);
+                }
+                return Err(ApiError::TooManyStreams(
+                    self.inner.settings.max_streams_per_user,
+                ));
+            }
+            *next_id += 1;
+            subscribers.push(Subscriber {
+                id: *next_id,
+                thread,
+                cursor,
+                tx,
+                queued: queued.clone(),
+            });
+            // Events committed between the start's read and now, and a replay's events,
+            // come in the next round.
+            pending.insert(user.clone());
+            *next_id
+        };
+        self.inner.streams.fetch_add(1, Ordering::Relaxed);
+        self.inner.wake.notify_one();
+        let mut heartbeat = tokio::time::interval_at(
+            tokio::time::Instant::now() + self.inner.settings.heartbeat,
+            self.inner.settings.heartbeat,
+        );
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Ok(EventStream {
+            first: Some(first),
+            rx,
+            queued,
+            heartbeat,
+            registration: Registration {
+                inner: self.inner.clone(),
+                user,
+                id,
+            },
+        })
+    }
+
+    /// Ends every stream (each after what is queued for it) and refuses new ones: the
+    /// first step of a graceful shutdown.
+    pub fn close(&self) {
+        self.inner.closed.store(true, Ordering::SeqCst);
+        end_all(&self.inner);
+    }
+}
+
+/// The first lines of a stream: the reconnection delay, a `reset` event when the client's
+/// `Last-Event-ID` could not be honoured, and the id to resume from (a block without
+/// `data` sets a browser's last event id without dispatching an event).
+fn opening(reset: Option<&str>, id: EventId) -> Bytes {
+    let mut text = format!("retry: {RECONNECT_MS}\n");
+    if let Some(reason) = reset {
+        text.push_str("event: reset\n");
+        text.push_str(&format!("data: {{\"reason\":\"{reason}\"}}\n"));
+    }
+    if id > EventId::START {
+        text.push_str(&format!("id: {id}\n"));
+    }
+    text.push('\n');
+    Bytes::from(text)
+}
+
+/// The data of an event, as API.md gives it.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum EventData {
+    Thread {
+        thread: ThreadResponse,
+    },
+    Message {
+        message: MessageResponse,
+    },
+    ThreadDeleted {
+        thread_id: uuid::Uuid,
+    },
+    MessageDeleted {
+        thread_id: uuid::Uuid,
+        message_id: uuid::Uuid,
+    },
+}
+
+/// One event as `text/event-stream` lines.
+pub fn frame(event: &Event) -> Bytes {
+    let data = match &event.change {
+        Change::ThreadCreated(thread) | Change::ThreadUpdated(thread) => EventData::Thread {
+            thread: ThreadResponse::from(thread),
+        },
+        Change::MessageCreated(message) | Change::MessageUpdated(message) => EventData::Message {
+            message: MessageResponse::from(message),
+        },
+        Change::ThreadDeleted(thread_id) => EventData::ThreadDeleted {
+            thread_id: *thread_id.as_uuid(),
+        },
+        Change::MessageDeleted {
+            thread_id,
+            message_id,
+        } => EventData::MessageDeleted {
+            thread_id: *thread_id.as_uuid(),
+            message_id: *message_id.as_uuid(),
+        },
+    };
+    // JSON has no raw line breaks (they are escaped in strings), so it is one `data:` line.
+    let json = serde_json::to_string(&data).unwrap_or_else(|_| "{}".to_owned());
+    Bytes::from(format!(
+        "id: {}\nevent: {}\ndata: {json}\n\n",
+        event.id,
+        event.change.kind()
+    ))
+}
+
+fn end_all(inner: &Inner) {
+    let mut state = lock(&inner.state);
+    state.users.clear();
+    state.pending.clear();
+}
+
+async fn deliver_forever(inner: Arc<Inner>) {
+    let mut catch_up = tokio::time::interval(CATCH_UP_EVERY);
+    catch_up.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            wake = inner.signals.next() => match wake {
+                Wake::Users(users) => {
+                    let mut state = lock(&inner.state);
+                    let subscribed: Vec<UserId> = users
+                        .into_iter()
+                        .filter(|user| state.users.contains_key(user))
+                        .collect();
+                    state.pending.extend(subscribed);
+                }
+                Wake::Lost => {
+                    tracing::warn!("ending every event stream: other processes' writes cannot be heard");
+                    end_all(&inner);
+                }
+            },
+            () = inner.wake.notified() => {}
+            _ = catch_up.tick() => {
+                let mut state = lock(&inner.state);
+                let users: Vec<UserId> = state.users.keys().cloned().collect();
+                state.pending.extend(users);
+            }
+        }
+        deliver(&inner).await;
+    }
+}
+
+/// Reads and hands out the events of every pending user, until none is pending.
+async fn deliver(inner: &Inner) {
+    loop {
+        let cursors: Vec<(UserId, EventId)> = {
+            let mut state = lock(&inner.state);
+            let pending: Vec<UserId> = state.pending.drain().collect();
+            pending
+                .into_iter()
+                .filter_map(|user| {
+                    let cursor = state.users.get(&user)?.iter().map(|s| s.cursor).min()?;
+                    Some((user, cursor))
+                })
+                .collect()
+        };
+        if cursors.is_empty() {
+            return;
+        }
+        let users: Vec<UserId> = cursors.iter().map(|(user, _)| user.clone()).collect();
+        let events = match inner.service.events_after(cursors, EVENTS_PER_ROUND).await {
+            Ok(events) => events,
+            Err(err) => {
+                // The streams of these users end; their clients reconnect and replay.
+                tracing::warn!(error = %crate::error::ErrorChain(&err), users = users.len(), "reading events failed; ending those users' streams");
+                let mut state = lock(&inner.state);
+                for user in &users {
+                    state.users.remove(user);
+                }
+                return;
+            }
+        };
+        let mut by_user: HashMap<UserId, Vec<(Event, Bytes)>> = HashMap::new();
+        for (user, event) in events {
+            let bytes = frame(&event);
+            by_user.entry(user).or_default().push((event, bytes));
+        }
+        let mut state = lock(&inner.state);
+        for (user, events) in by_user {
+            if events.len() as u64 >= EVENTS_PER_ROUND {
+                state.pending.insert(user.clone());
+            }
+            let Some(subscribers) = state.users.get_mut(&user) else {
+                continue;
+            };
+            subscribers.retain_mut(|subscriber| hand_over(subscriber, &events));
+            if subscribers.is_empty() {
+                state.users.remove(&user);
+            }
+        }
+    }
+}
+
+/// Queues for one stream the events after its cursor that its filter lets through; false
+/// when the stream is gone or too slow (it is then dropped, which ends it).
+fn hand_over(subscriber: &mut Subscriber, events: &[(Event, Bytes)]) -> bool {
+    for (event, bytes) in events {
+        if event.id <= subscriber.cursor {
+            continue;
+        }
+        if event.id.get() > subscriber.cursor.get() + 1 {
+            // Events were deleted under a replay: the client must reload.
+            let reset = opening(Some("expired"), event.id);
+            if !queue(subscriber, reset) {
+                return false;
+            }
+        }
+        subscriber.cursor = event.id;
+        if subscriber
+            .thread
+            .is_some_and(|thread| thread != event.change.thread_id())
+        {
+            continue;
+        }
+        if !queue(subscriber, bytes.clone()) {
+            return false;
+        }
+    }
+    true
+}
+
+fn queue(subscriber: &Subscriber, bytes: Bytes) -> bool {
+    let queued = subscriber.queued.load(Ordering::Acquire);
+    if queued > 0 && queued + bytes.len() > MAX_QUEUED_BYTES {
+        tracing::info!(
+            queued,
+            "dropping an event stream whose client reads too slowly"
+        );
+        return false;
+    }
+    subscriber.queued.fetch_add(bytes.len(), Ordering::AcqRel);
+    subscriber.tx.send(bytes).is_ok()
+}
+
+async fn sweep_forever(service: EventService) {
+    let mut every = tokio::time::interval(SWEEP_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        loop {
+            match service.sweep(SWEEP_BATCH).await {
+                Ok(deleted) if deleted >= SWEEP_BATCH => {}
+                Ok(deleted) => {
+                    if deleted > 0 {
+                        tracing::debug!(deleted, "deleted events past retention");
+                    }
+                    break;
+                }
+                Err(err) => {
+                    tracing::warn!(error = %crate::error::ErrorChain(&err), "deleting events past retention failed");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Removes a stream from the hub when its response is dropped.
+struct Registration {
+    inner: Arc<Inner>,
+    user: UserId,
+    id: u64,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.inner.streams.fetch_sub(1, Ordering::Relaxed);
+        let mut state = lock(&self.inner.state);
+        if let Some(subscribers) = state.users.get_mut(&self.user) {
+            subscribers.retain(|s| s.id != self.id);
+            if subscribers.is_empty() {
+                state.users.remove(&self.user);
+            }
+        }
+    }
+}
+
+/// The body of one `GET /api/v1/events` response.
+pub struct EventStream {
+    first: Option<Bytes>,
+    rx: mpsc::UnboundedReceiver<Bytes>,
+    queued: Arc<AtomicUsize>,
+    heartbeat: tokio::time::Interval,
+    registration: Registration,
+}
+
+impl std::fmt::Debug for EventStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventStream")
+            .field("id", &self.registration.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Stream for EventStream {
+    type Item = Result<Bytes, Infallible>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if let Some(first) = self.first.take() {
+            return Poll::Ready(Some(Ok(first)));
+        }
+        match self.rx.poll_recv(cx) {
+            Poll::Ready(Some(bytes)) => {
+                self.queued.fetch_sub(bytes.len(), Ordering::AcqRel);
+                return Poll::Ready(Some(Ok(bytes)));
+            }
+            Poll::Ready(None) => return Poll::Ready(None),
+            Poll::Pending => {}
+        }
+        if self.heartbeat.poll_tick(cx).is_ready() {
+            return Poll::Ready(Some(Ok(Bytes::from_static(b": keep-alive\n\n"))));
+        }
+        Poll::Pending
+    }
+}
