@@ -4,11 +4,16 @@
 //! filter lets through, formatted once per event as `text/event-stream`.
 //!
 //! Bounds: at most `EVENTS_MAX_STREAMS_PER_USER` streams per user on this process (429
-//! beyond); at most [`MAX_QUEUED_BYTES`] waiting for one stream's client (a reader slower
-//! than its events is dropped: its stream ends cleanly after what is queued, and the
-//! client's reconnect with `Last-Event-ID` replays the rest from the outbox). Streams end
-//! at shutdown ([`EventHub::close`]) and when the database connection that hears other
-//! processes is lost (clients reconnect, and get 503 with `Retry-After` until it is back).
+//! beyond). At most [`MAX_QUEUED_BYTES`] (or one event, if larger) wait in memory for one
+//! stream's client: a stream whose queue is full is handed nothing more until its client
+//! has read what is queued, then it is refilled from the outbox, so a burst never costs
+//! more memory and a reader that is merely busy loses nothing. A reader that falls more
+//! than [`MAX_LAG`] events behind its user's newest event is dropped: its stream ends
+//! cleanly after what is queued, and its client's reconnect with `Last-Event-ID` replays
+//! the rest from the outbox. Streams end at shutdown ([`EventHub::close`]) and when the
+//! database connection that hears other processes is lost (clients reconnect, and get 503
+//! with `Retry-After` until it is back). A client that vanished is noticed when its next
+//! write fails, at the latest with the next heartbeat.
 
 use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
@@ -33,7 +38,11 @@ use crate::error::ApiError;
 /// slow (one event is always let through, whatever its size).
 pub const MAX_QUEUED_BYTES: usize = 1 << 20;
 
-/// Events read per user and round; a user with more is read again at once.
+/// How many events a stream may fall behind its user's newest event before it is dropped
+/// as too slow.
+pub const MAX_LAG: u64 = 1_000;
+
+/// Events read per cursor and round; a user with more is read again at once.
 const EVENTS_PER_ROUND: u64 = 256;
 
 /// How often every subscribed user is looked at even without a signal (a notification
@@ -62,7 +71,17 @@ struct Subscriber {
     /// The last event this stream has been handed (or skipped by its filter).
     cursor: EventId,
     tx: mpsc::UnboundedSender<Bytes>,
-    queued: Arc<AtomicUsize>,
+    /// What the stream shares with the hub.
+    flow: Arc<Flow>,
+}
+
+/// A stream's queue as the hub and the stream both see it.
+#[derive(Default)]
+struct Flow {
+    /// Bytes handed to the stream and not yet taken by its response.
+    queued: AtomicUsize,
+    /// The queue was full: the stream is refilled once its client has read it all.
+    stalled: AtomicBool,
 }
 
 #[derive(Default)]
@@ -154,7 +173,7 @@ impl EventHub {
             StreamStart::Reset { newest } => (newest, opening(Some("unknown_or_expired"), newest)),
         };
         let (tx, rx) = mpsc::unbounded_channel();
-        let queued = Arc::new(AtomicUsize::new(0));
+        let flow = Arc::new(Flow::default());
         let id = {
             let mut state = lock(&self.inner.state);
             let State {
@@ -177,7 +196,7 @@ impl EventHub {
                 thread,
                 cursor,
                 tx,
-                queued: queued.clone(),
+                flow: flow.clone(),
             });
             // Events committed between the start's read and now, and a replay's events,
             // come in the next round.
@@ -194,7 +213,7 @@ impl EventHub {
         Ok(EventStream {
             first: Some(first),
             rx,
-            queued,
+            flow,
             heartbeat,
             registration: Registration {
                 inner: self.inner.clone(),
@@ -315,23 +334,36 @@ async fn deliver_forever(inner: Arc<Inner>) {
 /// Reads and hands out the events of every pending user, until none is pending.
 async fn deliver(inner: &Inner) {
     loop {
+        // One cursor per distinct position of the user's streams that can take more.
         let cursors: Vec<(UserId, EventId)> = {
             let mut state = lock(&inner.state);
             let pending: Vec<UserId> = state.pending.drain().collect();
-            pending
-                .into_iter()
-                .filter_map(|user| {
-                    let cursor = state.users.get(&user)?.iter().map(|s| s.cursor).min()?;
-                    Some((user, cursor))
-                })
-                .collect()
+            let mut cursors = Vec::new();
+            for user in pending {
+                let Some(subscribers) = state.users.get(&user) else {
+                    continue;
+                };
+                let mut positions: Vec<EventId> = subscribers
+                    .iter()
+                    .filter(|s| !s.flow.stalled.load(Ordering::Acquire))
+                    .map(|s| s.cursor)
+                    .collect();
+                positions.sort_unstable();
+                positions.dedup();
+                cursors.extend(positions.into_iter().map(|at| (user.clone(), at)));
+            }
+            cursors
         };
         if cursors.is_empty() {
             return;
         }
         let users: Vec<UserId> = cursors.iter().map(|(user, _)| user.clone()).collect();
-        let events = match inner.service.events_after(cursors, EVENTS_PER_ROUND).await {
-            Ok(events) => events,
+        let lists = match inner
+            .service
+            .events_after(cursors.clone(), EVENTS_PER_ROUND)
+            .await
+        {
+            Ok(lists) => lists,
             Err(err) => {
                 // The streams of these users end; their clients reconnect and replay.
                 tracing::warn!(error = %crate::error::ErrorChain(&err), users = users.len(), "reading events failed; ending those users' streams");
@@ -342,66 +374,144 @@ async fn deliver(inner: &Inner) {
                 return;
             }
         };
-        let mut by_user: HashMap<UserId, Vec<(Event, Bytes)>> = HashMap::new();
-        for (user, event) in events {
-            let bytes = frame(&event);
-            by_user.entry(user).or_default().push((event, bytes));
+        // Each event formatted once, whichever cursors read it.
+        let mut frames: HashMap<(UserId, EventId), Bytes> = HashMap::new();
+        let mut newest: HashMap<UserId, EventId> = HashMap::new();
+        let mut by_cursor: HashMap<(UserId, EventId), Vec<(Event, Bytes)>> = HashMap::new();
+        let mut more: HashSet<UserId> = HashSet::new();
+        for ((user, after), events) in cursors.into_iter().zip(lists) {
+            if events.len() as u64 >= EVENTS_PER_ROUND {
+                more.insert(user.clone());
+            }
+            let mut list = Vec::with_capacity(events.len());
+            for event in events {
+                let bytes = frames
+                    .entry((user.clone(), event.id))
+                    .or_insert_with(|| frame(&event))
+                    .clone();
+                let top = newest.entry(user.clone()).or_insert(EventId::START);
+                *top = (*top).max(event.id);
+                list.push((event, bytes));
+            }
+            by_cursor.insert((user, after), list);
         }
         let mut state = lock(&inner.state);
-        for (user, events) in by_user {
-            if events.len() as u64 >= EVENTS_PER_ROUND {
-                state.pending.insert(user.clone());
-            }
-            let Some(subscribers) = state.users.get_mut(&user) else {
+        let State { users, pending, .. } = &mut *state;
+        for user in newest.keys().chain(more.iter()) {
+            let Some(subscribers) = users.get_mut(user) else {
                 continue;
             };
-            subscribers.retain_mut(|subscriber| hand_over(subscriber, &events));
+            let top = newest.get(user).copied().unwrap_or(EventId::START);
+            let mut refill = more.contains(user);
+            subscribers.retain_mut(|subscriber| {
+                let list = by_cursor
+                    .get(&(user.clone(), subscriber.cursor))
+                    .map_or(&[][..], Vec::as_slice);
+                match hand_over(subscriber, list, top) {
+                    Handed::Kept => true,
+                    Handed::Refill => {
+                        refill = true;
+                        true
+                    }
+                    Handed::Dropped => false,
+                }
+            });
             if subscribers.is_empty() {
-                state.users.remove(&user);
+                users.remove(user);
+            } else if refill {
+                pending.insert(user.clone());
             }
         }
     }
 }
 
-/// Queues for one stream the events after its cursor that its filter lets through; false
-/// when the stream is gone or too slow (it is then dropped, which ends it).
-fn hand_over(subscriber: &mut Subscriber, events: &[(Event, Bytes)]) -> bool {
+/// What became of a stream in a round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Handed {
+    /// It took what it could.
+    Kept,
+    /// Its queue filled and emptied again at once: read on for it in the next round.
+    Refill,
+    /// Gone, or too far behind: drop it (which ends it).
+    Dropped,
+}
+
+/// Queues for one stream, in order, the events read after its cursor that its filter lets
+/// through, until its queue is full. A stream that is stalled (full queue) is dropped
+/// when it is more than [`MAX_LAG`] events behind `newest`.
+fn hand_over(subscriber: &mut Subscriber, events: &[(Event, Bytes)], newest: EventId) -> Handed {
+    if subscriber.flow.stalled.load(Ordering::Acquire) {
+        let behind = newest.get().saturating_sub(subscriber.cursor.get());
+        if behind > MAX_LAG {
+            tracing::info!(
+                behind,
+                "dropping an event stream whose client reads too slowly"
+            );
+            return Handed::Dropped;
+        }
+        return Handed::Kept;
+    }
     for (event, bytes) in events {
         if event.id <= subscriber.cursor {
             continue;
         }
         if event.id.get() > subscriber.cursor.get() + 1 {
-            // Events were deleted under a replay: the client must reload.
-            let reset = opening(Some("expired"), event.id);
-            if !queue(subscriber, reset) {
-                return false;
+            // Events this stream never had were deleted (it fell behind by more than the
+            // retention): the client must reload.
+            let reset = opening(Some("expired"), EventId::new(event.id.get() - 1));
+            match queue(subscriber, reset) {
+                Queued::Yes => {}
+                Queued::Full => return Handed::Kept,
+                Queued::FullAndRead => return Handed::Refill,
+                Queued::Gone => return Handed::Dropped,
+            }
+        }
+        let wanted = subscriber
+            .thread
+            .is_none_or(|thread| thread == event.change.thread_id());
+        if wanted {
+            match queue(subscriber, bytes.clone()) {
+                Queued::Yes => {}
+                Queued::Full => return Handed::Kept,
+                Queued::FullAndRead => return Handed::Refill,
+                Queued::Gone => return Handed::Dropped,
             }
         }
         subscriber.cursor = event.id;
-        if subscriber
-            .thread
-            .is_some_and(|thread| thread != event.change.thread_id())
-        {
-            continue;
-        }
-        if !queue(subscriber, bytes.clone()) {
-            return false;
-        }
     }
-    true
+    Handed::Kept
 }
 
-fn queue(subscriber: &Subscriber, bytes: Bytes) -> bool {
-    let queued = subscriber.queued.load(Ordering::Acquire);
+/// What became of one frame.
+enum Queued {
+    Yes,
+    /// Not queued: the queue is full; the stream is marked stalled and its response asks
+    /// for a refill once its client has read it all.
+    Full,
+    /// Not queued: the queue was full, but the response emptied it meanwhile (and so will
+    /// not ask): read on for it in the next round.
+    FullAndRead,
+    /// The response is gone.
+    Gone,
+}
+
+/// Queues one frame unless the stream's queue is full.
+fn queue(subscriber: &Subscriber, bytes: Bytes) -> Queued {
+    let flow = &subscriber.flow;
+    let queued = flow.queued.load(Ordering::Acquire);
     if queued > 0 && queued + bytes.len() > MAX_QUEUED_BYTES {
-        tracing::info!(
-            queued,
-            "dropping an event stream whose client reads too slowly"
-        );
-        return false;
+        flow.stalled.store(true, Ordering::Release);
+        if flow.queued.load(Ordering::Acquire) == 0 && flow.stalled.swap(false, Ordering::AcqRel) {
+            return Queued::FullAndRead;
+        }
+        return Queued::Full;
     }
-    subscriber.queued.fetch_add(bytes.len(), Ordering::AcqRel);
-    subscriber.tx.send(bytes).is_ok()
+    flow.queued.fetch_add(bytes.len(), Ordering::AcqRel);
+    if subscriber.tx.send(bytes).is_ok() {
+        Queued::Yes
+    } else {
+        Queued::Gone
+    }
 }
 
 async fn sweep_forever(service: EventService) {
@@ -434,6 +544,13 @@ struct Registration {
     id: u64,
 }
 
+impl Registration {
+    fn refill(&self) {
+        lock(&self.inner.state).pending.insert(self.user.clone());
+        self.inner.wake.notify_one();
+    }
+}
+
 impl Drop for Registration {
     fn drop(&mut self) {
         self.inner.streams.fetch_sub(1, Ordering::Relaxed);
@@ -451,7 +568,7 @@ impl Drop for Registration {
 pub struct EventStream {
     first: Option<Bytes>,
     rx: mpsc::UnboundedReceiver<Bytes>,
-    queued: Arc<AtomicUsize>,
+    flow: Arc<Flow>,
     heartbeat: tokio::time::Interval,
     registration: Registration,
 }
@@ -473,7 +590,11 @@ impl Stream for EventStream {
         }
         match self.rx.poll_recv(cx) {
             Poll::Ready(Some(bytes)) => {
-                self.queued.fetch_sub(bytes.len(), Ordering::AcqRel);
+                let before = self.flow.queued.fetch_sub(bytes.len(), Ordering::AcqRel);
+                if before == bytes.len() && self.flow.stalled.swap(false, Ordering::AcqRel) {
+                    // Everything queued is read: refill from the outbox.
+                    self.registration.refill();
+                }
                 return Poll::Ready(Some(Ok(bytes)));
             }
             Poll::Ready(None) => return Poll::Ready(None),

@@ -269,14 +269,14 @@ pub trait EventLog: Send + Sync {
         retention: Duration,
     ) -> Result<bool, StoreError>;
 
-    /// For each `(user, after)`: the user's events after `after`, oldest first; at most
-    /// `limit` events in all (a caller that gets `limit` asks again after the last ones).
-    /// The result is grouped by user, each user's events in order.
+    /// For each `(user, after)` of `cursors`, in the same order: the user's first events
+    /// after `after`, oldest first, at most `limit` of them (a caller that gets `limit`
+    /// asks again after the last one).
     async fn events_after(
         &self,
         cursors: Vec<(UserId, EventId)>,
         limit: u64,
-    ) -> Result<Vec<(UserId, Event)>, StoreError>;
+    ) -> Result<Vec<Vec<Event>>, StoreError>;
 
     /// Deletes at most `limit` events recorded more than `age` ago (by the database's
     /// clock); returns how many went. Safe to run from several processes at once.

@@ -116,7 +116,7 @@ impl EventLog for SeaOrmEventLog {
         &self,
         cursors: Vec<(UserId, EventId)>,
         limit: u64,
-    ) -> Result<Vec<(UserId, Event)>, StoreError> {
+    ) -> Result<Vec<Vec<Event>>, StoreError> {
         let backend = self.db.backend();
         // The cursors travel as one JSON array of `[user, after]` pairs: one statement for
         // any number of users, on both backends, without array types.
@@ -129,17 +129,18 @@ impl EventLog for SeaOrmEventLog {
         // Raw SQL: a lateral join over a JSON document of cursors is beyond sea-query.
         let sql = match backend {
             DbBackend::Sqlite => {
-                "SELECT user_id, seq, kind, thread_id, message_id, payload FROM (\
+                "SELECT user_id, seq, kind, thread_id, message_id, payload, ord FROM (\
                    SELECT e.user_id, e.seq, e.kind, e.thread_id, e.message_id, e.payload, \
                           c.key AS ord, \
-                          row_number() OVER (PARTITION BY e.user_id ORDER BY e.seq) AS n \
+                          row_number() OVER (PARTITION BY c.key ORDER BY e.seq) AS n \
                    FROM json_each($1) AS c \
                    JOIN chat_events AS e ON e.user_id = c.value ->> 0 \
                     AND e.seq > c.value ->> 1) \
                  WHERE n <= $2 ORDER BY ord, seq"
             }
             _ => {
-                "SELECT e.user_id, e.seq, e.kind, e.thread_id, e.message_id, e.payload \
+                "SELECT e.user_id, e.seq, e.kind, e.thread_id, e.message_id, e.payload, \
+                        c.ord - 1 \
                  FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS c (v, ord) \
                  CROSS JOIN LATERAL (SELECT * FROM chat_events AS e \
                    WHERE e.user_id = c.v->>0 AND e.seq > (c.v->>1)::bigint \
@@ -155,7 +156,17 @@ impl EventLog for SeaOrmEventLog {
                 vec![Value::from(json), Value::from(limit)],
             ))
             .await?;
-        rows.iter().map(event_from_row).collect()
+        let mut lists: Vec<Vec<Event>> = cursors.iter().map(|_| Vec::new()).collect();
+        for row in &rows {
+            let (_, event) = event_from_row(row)?;
+            let ord: i64 = row.get(6)?;
+            let list = usize::try_from(ord)
+                .ok()
+                .and_then(|i| lists.get_mut(i))
+                .ok_or_else(|| StoreError::unexpected(UnknownEvent(format!("cursor {ord}"))))?;
+            list.push(event);
+        }
+        Ok(lists)
     }
 
     async fn delete_older_than(&self, age: Duration, limit: u64) -> Result<u64, StoreError> {

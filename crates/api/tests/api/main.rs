@@ -4,6 +4,7 @@ mod abuse;
 mod bola;
 mod csrf;
 mod errors;
+mod events;
 mod export;
 mod helpers;
 mod hostile;

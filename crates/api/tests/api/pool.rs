@@ -187,7 +187,8 @@ async fn a_request_waiting_for_a_lock_does_not_hold_up_requests_on_the_same_conn
     let database = database_name(&db.url);
     let url = db.url.clone();
     let mut settings = test_settings(&db.url);
-    settings.db_max_connections = Some(2);
+    // Two for requests, one for the events listener.
+    settings.db_max_connections = Some(3);
     // Starving requests would get 503 after this; none may.
     settings.db_acquire_timeout_secs = 10;
     settings.db_statement_timeout_secs = 120;

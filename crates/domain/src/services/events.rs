@@ -82,13 +82,13 @@ impl EventService {
         }
     }
 
-    /// For each `(user, after)`: the user's events after `after`, at most `limit` in all;
+    /// For each `(user, after)`, in order: the user's first `limit` events after `after`;
     /// see [`EventLog::events_after`].
     pub async fn events_after(
         &self,
         cursors: Vec<(UserId, EventId)>,
         limit: u64,
-    ) -> Result<Vec<(UserId, Event)>, DomainError> {
+    ) -> Result<Vec<Vec<Event>>, DomainError> {
         if cursors.is_empty() {
             return Ok(Vec::new());
         }
@@ -111,7 +111,7 @@ mod tests {
     use crate::{MockEventLog, MockThreadRepository};
 
     fn user() -> UserId {
-        UserId::parse("alice").unwrap()
+        UserId::parse("alice").expect("user id")
     }
 
     fn service(log: MockEventLog, threads: MockThreadRepository) -> EventService {
@@ -129,7 +129,7 @@ mod tests {
     async fn without_last_event_id_a_subscription_starts_after_the_newest_event() {
         let service = service(log_with_newest(7), MockThreadRepository::new());
         assert_eq!(
-            service.start(&user(), None, None).await.unwrap(),
+            service.start(&user(), None, None).await.expect("answer"),
             StreamStart::After(EventId::new(7))
         );
     }
@@ -149,7 +149,7 @@ mod tests {
             service
                 .start(&user(), None, Some("0000000000000003"))
                 .await
-                .unwrap(),
+                .expect("answer"),
             StreamStart::After(EventId::new(3))
         );
     }
@@ -167,7 +167,10 @@ mod tests {
             "0000000000000002",
         ] {
             assert_eq!(
-                service.start(&user(), None, Some(id)).await.unwrap(),
+                service
+                    .start(&user(), None, Some(id))
+                    .await
+                    .expect("answer"),
                 StreamStart::Reset {
                     newest: EventId::new(7)
                 },
@@ -186,7 +189,7 @@ mod tests {
         let err = service
             .start(&user(), Some(ThreadId::generate()), None)
             .await
-            .unwrap_err();
+            .expect_err("refused");
         assert!(matches!(err, DomainError::NotFound(Resource::Thread)));
     }
 
@@ -197,7 +200,7 @@ mod tests {
             service
                 .events_after(Vec::new(), 10)
                 .await
-                .unwrap()
+                .expect("answer")
                 .is_empty()
         );
     }
