@@ -69,10 +69,13 @@ for backend in $backends; do
   echo "--- schemathesis on $backend: http://$addr, $examples examples per operation and phase"
   status=0
   # Bounded by the example counts; `timeout` only keeps a broken run from hanging CI.
+  # GET /api/v1/events is left out: a 200 is a stream that stays open (each case would
+  # wait for the request timeout); tests/api/events.rs covers it, hostile input included.
   # Run from the scratch directory: hypothesis keeps state in the working directory.
   (cd "$work" && timeout 1200 "$venv/bin/schemathesis" --config-file "$here/schemathesis.toml" run "http://$addr/openapi.json" \
     --header "Authorization: Bearer $token" \
     --checks all \
+    --exclude-path /api/v1/events \
     --max-examples "$examples" \
     --workers 1 \
     --seed 20261124 \

@@ -57,12 +57,24 @@ const SWEEP_BATCH: u64 = 10_000;
 const RECONNECT_MS: u64 = 2_000;
 
 /// The hub's settings.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct HubSettings {
     /// Open streams per user on this process.
     pub max_streams_per_user: usize,
     /// Interval of the keep-alive comments.
     pub heartbeat: Duration,
+    /// Kept up to date with the number of open streams.
+    pub open_streams: prometheus::IntGauge,
+    /// Counts the streams the hub ended, by reason.
+    pub ended_streams: prometheus::IntCounterVec,
+}
+
+impl HubSettings {
+    fn ended(&self, reason: &str, streams: usize) {
+        self.ended_streams
+            .with_label_values(&[reason])
+            .inc_by(streams as u64);
+    }
 }
 
 struct Subscriber {
@@ -204,6 +216,7 @@ impl EventHub {
             *next_id
         };
         self.inner.streams.fetch_add(1, Ordering::Relaxed);
+        self.inner.settings.open_streams.inc();
         self.inner.wake.notify_one();
         let mut heartbeat = tokio::time::interval_at(
             tokio::time::Instant::now() + self.inner.settings.heartbeat,
@@ -227,7 +240,8 @@ impl EventHub {
     /// first step of a graceful shutdown.
     pub fn close(&self) {
         self.inner.closed.store(true, Ordering::SeqCst);
-        end_all(&self.inner);
+        let ended = end_all(&self.inner);
+        self.inner.settings.ended("shutdown", ended);
     }
 }
 
@@ -295,10 +309,13 @@ pub fn frame(event: &Event) -> Bytes {
     ))
 }
 
-fn end_all(inner: &Inner) {
+/// Drops every stream (each ends after what is queued for it); how many there were.
+fn end_all(inner: &Inner) -> usize {
     let mut state = lock(&inner.state);
+    let streams = state.users.values().map(Vec::len).sum();
     state.users.clear();
     state.pending.clear();
+    streams
 }
 
 async fn deliver_forever(inner: Arc<Inner>) {
@@ -317,7 +334,8 @@ async fn deliver_forever(inner: Arc<Inner>) {
                 }
                 Wake::Lost => {
                     tracing::warn!("ending every event stream: other processes' writes cannot be heard");
-                    end_all(&inner);
+                    let ended = end_all(&inner);
+                    inner.settings.ended("database", ended);
                 }
             },
             () = inner.wake.notified() => {}
@@ -368,9 +386,11 @@ async fn deliver(inner: &Inner) {
                 // The streams of these users end; their clients reconnect and replay.
                 tracing::warn!(error = %crate::error::ErrorChain(&err), users = users.len(), "reading events failed; ending those users' streams");
                 let mut state = lock(&inner.state);
+                let mut ended = 0;
                 for user in &users {
-                    state.users.remove(user);
+                    ended += state.users.remove(user).map_or(0, |s| s.len());
                 }
+                inner.settings.ended("database", ended);
                 return;
             }
         };
@@ -403,6 +423,7 @@ async fn deliver(inner: &Inner) {
             };
             let top = newest.get(user).copied().unwrap_or(EventId::START);
             let mut refill = more.contains(user);
+            let before = subscribers.len();
             subscribers.retain_mut(|subscriber| {
                 let list = by_cursor
                     .get(&(user.clone(), subscriber.cursor))
@@ -416,6 +437,9 @@ async fn deliver(inner: &Inner) {
                     Handed::Dropped => false,
                 }
             });
+            inner
+                .settings
+                .ended("slow_reader", before - subscribers.len());
             if subscribers.is_empty() {
                 users.remove(user);
             } else if refill {
@@ -554,6 +578,7 @@ impl Registration {
 impl Drop for Registration {
     fn drop(&mut self) {
         self.inner.streams.fetch_sub(1, Ordering::Relaxed);
+        self.inner.settings.open_streams.dec();
         let mut state = lock(&self.inner.state);
         if let Some(subscribers) = state.users.get_mut(&self.user) {
             subscribers.retain(|s| s.id != self.id);

@@ -8,7 +8,8 @@
 //! Requests are counted by route template (never the raw path, which would explode the
 //! label set with ids), method and status; latency is a histogram by route and method.
 //! Authentication outcomes are counted by credential kind and result. The database pool
-//! and build information are read at scrape time.
+//! and build information are read at scrape time; open event streams are kept by the
+//! events hub.
 
 use std::sync::Arc;
 
@@ -45,6 +46,8 @@ pub struct Metrics {
     pool_max: IntGauge,
     pool_waiting: IntGauge,
     pool_probe: Option<PoolProbe>,
+    event_streams: IntGauge,
+    event_streams_dropped: IntCounterVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -105,6 +108,20 @@ impl Metrics {
             .const_label("version", env!("CARGO_PKG_VERSION")),
         )?;
         build.set(1);
+        let event_streams = IntGauge::new(
+            "chat_history_event_streams",
+            "Live event streams (GET /api/v1/events) open on this process.",
+        )?;
+        let event_streams_dropped = IntCounterVec::new(
+            Opts::new(
+                "chat_history_event_streams_ended_total",
+                "Live event streams the service ended, by reason: slow_reader (more than \
+                 1,000 events behind), shutdown, database (the listener or a read failed).",
+            ),
+            &["reason"],
+        )?;
+        registry.register(Box::new(event_streams.clone()))?;
+        registry.register(Box::new(event_streams_dropped.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(auth.clone()))?;
@@ -125,7 +142,19 @@ impl Metrics {
             pool_max,
             pool_waiting,
             pool_probe,
+            event_streams,
+            event_streams_dropped,
         })
+    }
+
+    /// The gauge of open event streams (the events hub keeps it).
+    pub fn event_streams(&self) -> IntGauge {
+        self.event_streams.clone()
+    }
+
+    /// The counter of event streams the service ended, by `reason` (the hub counts).
+    pub fn event_streams_ended(&self) -> IntCounterVec {
+        self.event_streams_dropped.clone()
     }
 
     /// Records one authentication attempt: `credential` is `bearer`, `cookie` or `none`;

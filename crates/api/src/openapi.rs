@@ -20,7 +20,7 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::dto;
 use crate::error::Problem;
-use crate::routes::{export, health, me, messages, search, threads};
+use crate::routes::{events, export, health, me, messages, search, threads};
 
 /// The API description.
 #[derive(Debug, OpenApi)]
@@ -49,6 +49,7 @@ Every response carries `X-Request-Id`.",
         messages::put_feedback,
         messages::delete_feedback,
         search::search_messages,
+        events::events,
         me::me,
         me::delete_history,
         health::healthz,
@@ -64,6 +65,7 @@ Every response carries `X-Request-Id`.",
         (name = "threads", description = "A user's conversations."),
         (name = "messages", description = "The messages of a thread."),
         (name = "search", description = "Full-text search over the caller's messages."),
+        (name = "events", description = "The caller's changes as they happen (server-sent events)."),
         (name = "account", description = "The caller and their whole history."),
         (name = "operations", description = "Probes; no authentication."),
     )

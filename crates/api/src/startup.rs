@@ -513,23 +513,6 @@ impl Application {
                 url: url.clone(),
                 source,
             })?;
-        let hub = EventHub::start(
-            EventService::new(
-                store.event_log(),
-                store.thread_repository(),
-                Duration::from_secs(settings.events_retention_secs),
-            ),
-            store.event_signals(),
-            HubSettings {
-                max_streams_per_user: settings.events_max_streams_per_user,
-                heartbeat: Duration::from_secs(settings.events_heartbeat_secs.max(1)),
-            },
-        );
-        let hub_data = web::Data::new(hub.clone());
-        let limits = Limits {
-            max_content_bytes: settings.max_content_bytes,
-        };
-        let workers = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
         let probe_store = store.clone();
         let probe = Arc::new(move || {
             let stats = probe_store.pool_stats();
@@ -543,6 +526,25 @@ impl Application {
         let metrics = web::Data::new(
             Metrics::new(Some(probe)).map_err(|e| StartupError::Auth(format!("metrics: {e}")))?,
         );
+        let hub = EventHub::start(
+            EventService::new(
+                store.event_log(),
+                store.thread_repository(),
+                Duration::from_secs(settings.events_retention_secs),
+            ),
+            store.event_signals(),
+            HubSettings {
+                max_streams_per_user: settings.events_max_streams_per_user,
+                heartbeat: Duration::from_secs(settings.events_heartbeat_secs.max(1)),
+                open_streams: metrics.event_streams(),
+                ended_streams: metrics.event_streams_ended(),
+            },
+        );
+        let hub_data = web::Data::new(hub.clone());
+        let limits = Limits {
+            max_content_bytes: settings.max_content_bytes,
+        };
+        let workers = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
         let origins = TrustedOrigins::new(&settings.trusted_origins);
         let limiter = web::Data::new(UserRateLimiter::new(
             settings.rate_limit_per_minute,

@@ -543,6 +543,18 @@ async fn a_user_may_hold_only_so_many_streams(backend: Backend) {
     let _second = Reader::open(&app, "alice", "", None).await;
     let res = open(&app, "alice", "", None).await;
     assert_eq!(problem(res, 429).await["code"], "too_many_streams");
+    let metrics = app
+        .request(Method::GET, "/metrics")
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("\nchat_history_event_streams 2\n"),
+        "the open streams are counted"
+    );
     // Others are not affected.
     let _bobs = Reader::open(&app, "bob", "", None).await;
     // A closed stream frees its place (once the server notices the client is gone).

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Live-events benchmark (issue: live events): SUBSCRIBERS open event streams on one process
+# (one per user), and the append load of the kit (wrk, bench/wrk/scenario.lua `append`, each
+# request a random user's thread, so every append is delivered to one stream) run three
+# times: without streams, with them, without again. Reports append throughput of each run
+# (the ratio with/without, same run, same data), write-to-delivery latency of every
+# `message.created` (read time minus the message's `created_at`), the service's peak RSS
+# and the CPU each side used. See bench/README.md ("Live events"); results go to
+# docs/benchmarks.md.
+#
+# Settings (environment):
+#   SUBSCRIBERS=1000  DURATION=20  CONNECTIONS=16  WARMUP=3
+#   PGURL=postgres://postgres@127.0.0.1:5432   PORT=18080   KEEP_DB=0   SKIP_BUILD=0
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+SUBSCRIBERS=${SUBSCRIBERS:-1000}
+DURATION=${DURATION:-20}
+CONNECTIONS=${CONNECTIONS:-16}
+WARMUP=${WARMUP:-3}
+source bench/lib.sh
+kit_defaults events
+command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+DB=bench_events
+new_database "$DB"
+log "seeding $SUBSCRIBERS users x 20 empty threads (ids as bench/seed.sql names them)"
+psql "$PGURL/$DB" -q -v ON_ERROR_STOP=1 <<SQL
+INSERT INTO chat_threads (id, user_id, title, metadata, message_count, created_at, updated_at, version)
+SELECT ('01800000-0000-7000-8000-' || lpad(to_hex((u - 1) * 20 + k), 12, '0'))::uuid,
+       'bench-user-' || u, 'thread ' || k, '{}', 0, now(), now(), 1
+FROM generate_series(1, $SUBSCRIBERS) AS u, generate_series(1, 20) AS k;
+SQL
+BETTER_AUTH_SECRET=unused python3 bench/tools/bench.py tokens "$SUBSCRIBERS" "$RESULTS"
+SERVICE_ENV="EVENTS_MAX_STREAMS_PER_USER=4 $SERVICE_ENV"
+start_service "$DB"
+
+append() { # append NAME: the append load for DURATION s, after WARMUP s
+  SCENARIO=append USERS=$SUBSCRIBERS TOKENS="$RESULTS/jwt.txt" \
+    wrk -t2 -c"$CONNECTIONS" -d"${WARMUP}s" -s bench/wrk/scenario.lua "http://127.0.0.1:$PORT" >/dev/null
+  python3 bench/tools/bench.py sample "$RESULTS/cpu-$1.json" "$SERVICE_PID" &
+  local sampler=$!
+  SCENARIO=append USERS=$SUBSCRIBERS TOKENS="$RESULTS/jwt.txt" WRK_JSON="$RESULTS/wrk-$1.json" \
+    wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --timeout 10s -s bench/wrk/scenario.lua \
+    "http://127.0.0.1:$PORT" >/dev/null
+  kill "$sampler"; wait "$sampler" 2>/dev/null || true
+}
+
+log "append without streams (1)"
+append without-1
+log "opening $SUBSCRIBERS streams"
+coproc SUBS { python3 bench/tools/events.py "http://127.0.0.1:$PORT" "$RESULTS/jwt.txt" \
+  "$SUBSCRIBERS" "$((DURATION + 2 * WARMUP + 2))" "$RESULTS/events.json"; }
+read -r line <&"${SUBS[0]}"
+[[ $line == ready ]] || { echo "the subscribers did not start: $line" >&2; exit 1; }
+log "append with $SUBSCRIBERS streams"
+append with
+wait "$SUBS_PID"
+log "append without streams (2)"
+append without-2
+
+python3 - "$RESULTS" "$LOAD_BEFORE" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'PY'
+import json, sys
+d = sys.argv[1]
+runs = {n: json.load(open(f"{d}/wrk-{n}.json")) for n in ("without-1", "with", "without-2")}
+cpu = {n: json.load(open(f"{d}/cpu-{n}.json")) for n in runs}
+ev = json.load(open(f"{d}/events.json"))
+base = (runs["without-1"]["rps"] + runs["without-2"]["rps"]) / 2
+summary = {"runs": runs, "cpu": cpu, "events": ev, "ratio_with_to_without": runs["with"]["rps"] / base,
+           "load_before": sys.argv[2], "load_after": sys.argv[3]}
+json.dump(summary, open(f"{d}/summary.json", "w"), indent=1)
+for n, r in runs.items():
+    c = cpu[n]
+    print(f"append {n:10}: {r['rps']:.0f}/s p50 {r['p50_ms']:.1f} p99 {r['p99_ms']:.1f} ms, "
+          f"errors {r['errors']}; service peak RSS {c['service_peak_rss_kib'] // 1024} MiB; CPU s {c['cpu_s']}")
+print(f"with/without: {summary['ratio_with_to_without']:.3f}")
+print(f"{ev['subscribers']} streams ({ev['refused']} refused, {ev['ended_early']} ended early): "
+      f"{ev['events']} message.created delivered; latency p50 {ev['p50_ms']:.1f} / p90 {ev['p90_ms']:.1f} / "
+      f"p99 {ev['p99_ms']:.1f} / max {ev['max_ms']:.1f} ms; load {sys.argv[2]} -> {sys.argv[3]}")
+PY
+echo "results in $RESULTS" >&2
