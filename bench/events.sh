@@ -2,14 +2,17 @@
 # Live-events benchmark (issue: live events): SUBSCRIBERS open event streams on one process
 # (one per user), and the append load of the kit (wrk, bench/wrk/scenario.lua `append`, each
 # request a random user's thread, so every append is delivered to one stream) run three
-# times: without streams, with them, without again. Reports append throughput of each run
-# (the ratio with/without, same run, same data), write-to-delivery latency of every
-# `message.created` (read time minus the message's `created_at`), the service's peak RSS
-# and the CPU each side used. See bench/README.md ("Live events"); results go to
+# times at full speed (wrk -c CONNECTIONS): without streams, with them, without again.
+# Reports append throughput of each run (the ratio with/without, same run, same data), the
+# write-to-delivery latency of every `message.created` (read time minus the message's
+# `created_at`) at full speed and at a moderate load (wrk -c LIGHT_CONNECTIONS, streams
+# open), the service's peak RSS and the CPU each side used (the stream reader included). See bench/README.md ("Live events"); results go to
 # docs/benchmarks.md.
 #
 # Settings (environment):
-#   SUBSCRIBERS=1000  DURATION=20  CONNECTIONS=16  WARMUP=3
+#   SUBSCRIBERS=1000  DURATION=20  CONNECTIONS=16  LIGHT_CONNECTIONS=2  WARMUP=3
+#   RESET=vacuum (before each run: vacuum the outbox, the counters and the threads; or
+#   truncate: also empty the outbox; or none)
 #   PGURL=postgres://postgres@127.0.0.1:5432   PORT=18080   KEEP_DB=0   SKIP_BUILD=0
 set -euo pipefail
 
@@ -18,6 +21,8 @@ ROOT=$(pwd)
 SUBSCRIBERS=${SUBSCRIBERS:-1000}
 DURATION=${DURATION:-20}
 CONNECTIONS=${CONNECTIONS:-16}
+LIGHT_CONNECTIONS=${LIGHT_CONNECTIONS:-2}
+RESET=${RESET:-vacuum}
 WARMUP=${WARMUP:-3}
 source bench/lib.sh
 kit_defaults events
@@ -36,47 +41,65 @@ BETTER_AUTH_SECRET=unused python3 bench/tools/bench.py tokens "$SUBSCRIBERS" "$R
 SERVICE_ENV="EVENTS_MAX_STREAMS_PER_USER=4 $SERVICE_ENV"
 start_service "$DB"
 
-append() { # append NAME: the append load for DURATION s, after WARMUP s
+append() { # append NAME [CONNECTIONS]: the append load for DURATION s, after WARMUP s
+  local conns=${2:-$CONNECTIONS}
+  # Each run starts without the previous runs' dead rows (every append updates its
+  # thread's row and its user's event counter): without this, each run pays for the
+  # previous ones' until autovacuum comes by, and the order of the runs decides more than
+  # the streams do (RESET=none shows it: docs/benchmarks.md, round 7). RESET=truncate also
+  # empties the outbox.
+  case $RESET in
+    truncate) psql "$PGURL/$DB" -qc "TRUNCATE chat_events" -c "VACUUM ANALYZE chat_event_seq, chat_threads" >/dev/null ;;
+    vacuum) psql "$PGURL/$DB" -qc "VACUUM ANALYZE chat_events, chat_event_seq, chat_threads" >/dev/null ;;
+  esac
   SCENARIO=append USERS=$SUBSCRIBERS TOKENS="$RESULTS/jwt.txt" \
-    wrk -t2 -c"$CONNECTIONS" -d"${WARMUP}s" -s bench/wrk/scenario.lua "http://127.0.0.1:$PORT" >/dev/null
+    wrk -t2 -c"$conns" -d"${WARMUP}s" -s bench/wrk/scenario.lua "http://127.0.0.1:$PORT" >/dev/null
   python3 bench/tools/bench.py sample "$RESULTS/cpu-$1.json" "$SERVICE_PID" &
   local sampler=$!
   SCENARIO=append USERS=$SUBSCRIBERS TOKENS="$RESULTS/jwt.txt" WRK_JSON="$RESULTS/wrk-$1.json" \
-    wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --timeout 10s -s bench/wrk/scenario.lua \
+    wrk -t2 -c"$conns" -d"${DURATION}s" --timeout 10s -s bench/wrk/scenario.lua \
     "http://127.0.0.1:$PORT" >/dev/null
   kill "$sampler"; wait "$sampler" 2>/dev/null || true
 }
 
+with_streams() { # with_streams NAME [CONNECTIONS]: the append load with SUBSCRIBERS streams open
+  log "opening $SUBSCRIBERS streams"
+  coproc SUBS { python3 bench/tools/events.py "http://127.0.0.1:$PORT" "$RESULTS/jwt.txt" \
+    "$SUBSCRIBERS" "$((DURATION + WARMUP + 2))" "$RESULTS/events-$1.json"; }
+  local line
+  read -r line <&"${SUBS[0]}"
+  [[ $line == ready ]] || { echo "the subscribers did not start: $line" >&2; exit 1; }
+  log "append ($1) with $SUBSCRIBERS streams"
+  append "$1" "${2:-$CONNECTIONS}"
+  wait "$SUBS_PID"
+}
+
 log "append without streams (1)"
 append without-1
-log "opening $SUBSCRIBERS streams"
-coproc SUBS { python3 bench/tools/events.py "http://127.0.0.1:$PORT" "$RESULTS/jwt.txt" \
-  "$SUBSCRIBERS" "$((DURATION + 2 * WARMUP + 2))" "$RESULTS/events.json"; }
-read -r line <&"${SUBS[0]}"
-[[ $line == ready ]] || { echo "the subscribers did not start: $line" >&2; exit 1; }
-log "append with $SUBSCRIBERS streams"
-append with
-wait "$SUBS_PID"
+with_streams with
 log "append without streams (2)"
 append without-2
+with_streams light "$LIGHT_CONNECTIONS"
 
 python3 - "$RESULTS" "$LOAD_BEFORE" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'PY'
 import json, sys
 d = sys.argv[1]
-runs = {n: json.load(open(f"{d}/wrk-{n}.json")) for n in ("without-1", "with", "without-2")}
+runs = {n: json.load(open(f"{d}/wrk-{n}.json")) for n in ("without-1", "with", "without-2", "light")}
 cpu = {n: json.load(open(f"{d}/cpu-{n}.json")) for n in runs}
-ev = json.load(open(f"{d}/events.json"))
+events = {n: json.load(open(f"{d}/events-{n}.json")) for n in ("with", "light")}
 base = (runs["without-1"]["rps"] + runs["without-2"]["rps"]) / 2
-summary = {"runs": runs, "cpu": cpu, "events": ev, "ratio_with_to_without": runs["with"]["rps"] / base,
+summary = {"runs": runs, "cpu": cpu, "events": events, "ratio_with_to_without": runs["with"]["rps"] / base,
            "load_before": sys.argv[2], "load_after": sys.argv[3]}
 json.dump(summary, open(f"{d}/summary.json", "w"), indent=1)
 for n, r in runs.items():
     c = cpu[n]
     print(f"append {n:10}: {r['rps']:.0f}/s p50 {r['p50_ms']:.1f} p99 {r['p99_ms']:.1f} ms, "
           f"errors {r['errors']}; service peak RSS {c['service_peak_rss_kib'] // 1024} MiB; CPU s {c['cpu_s']}")
-print(f"with/without: {summary['ratio_with_to_without']:.3f}")
-print(f"{ev['subscribers']} streams ({ev['refused']} refused, {ev['ended_early']} ended early): "
-      f"{ev['events']} message.created delivered; latency p50 {ev['p50_ms']:.1f} / p90 {ev['p90_ms']:.1f} / "
-      f"p99 {ev['p99_ms']:.1f} / max {ev['max_ms']:.1f} ms; load {sys.argv[2]} -> {sys.argv[3]}")
+print(f"with/without: {summary['ratio_with_to_without']:.3f} (with / mean of without-1 and without-2)")
+for n, ev in events.items():
+    print(f"{n:6}: {ev['subscribers']} streams ({ev['refused']} refused, {ev['ended_early']} ended early): "
+          f"{ev['events']} message.created delivered; latency p50 {ev['p50_ms']:.1f} / p90 {ev['p90_ms']:.1f} / "
+          f"p99 {ev['p99_ms']:.1f} / max {ev['max_ms']:.1f} ms")
+print(f"load {sys.argv[2]} -> {sys.argv[3]}")
 PY
 echo "results in $RESULTS" >&2

@@ -46,6 +46,8 @@ def classify(pid: str):
     if cmd.startswith("postgres: ") or "postgres: " in cmd[:40]:
         return "db" if " bench_" in cmd else "db_other"
     exe = cmd.split(" ", 1)[0].rsplit("/", 1)[-1]
+    if "bench/tools/events.py" in cmd:
+        return "reader"
     if exe in ("wrk", "pgbench"):
         return "loadgen"
     if exe.startswith("chat-history"):
