@@ -506,6 +506,15 @@ impl Application {
                 })?;
         }
         let authenticator = web::Data::new(build_authenticator(&settings, &store).await?);
+        if settings.db_pooler == DbPooler::Transaction && settings.migrate_database_url.is_none()
+        {
+            tracing::warn!(
+                "DB_POOLER=transaction without MIGRATE_DATABASE_URL: live events listen through \
+                 the pooler, where LISTEN does not hold, so events written through other \
+                 replicas may arrive late (up to 5 s). Set MIGRATE_DATABASE_URL to a direct \
+                 connection."
+            );
+        }
         store
             .start_events()
             .await

@@ -19,7 +19,7 @@ use serde_json::value::RawValue;
 
 /// Content read back is not held to the configurable request limit: the limit may have been
 /// lowered since the message was stored, and it still has to be readable.
-const STORED_LIMITS: Limits = Limits {
+pub(crate) const STORED_LIMITS: Limits = Limits {
     max_content_bytes: usize::MAX,
 };
 

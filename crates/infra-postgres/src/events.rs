@@ -34,7 +34,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use tokio::sync::Notify;
 
-use crate::convert::feedback_from_json;
+use crate::convert::{STORED_LIMITS, feedback_from_json};
 use crate::db::{Db, Row};
 use crate::error::{InvalidRow, sqlx_error};
 use crate::tree::statement;
@@ -242,11 +242,6 @@ struct MessageImage<'a> {
     updated_at: DateTime<Utc>,
     version: i64,
 }
-
-/// The limits of stored content: none (see `convert.rs`).
-const STORED_LIMITS: domain::Limits = domain::Limits {
-    max_content_bytes: usize::MAX,
-};
 
 fn thread_from_image(raw: &RawValue) -> Result<Thread, StoreError> {
     let image: ThreadImage<'_> = serde_json::from_str(raw.get()).map_err(StoreError::unexpected)?;

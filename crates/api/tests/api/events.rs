@@ -161,6 +161,15 @@ fn sorted_kinds(events: &[Sse]) -> Vec<&str> {
     kinds
 }
 
+/// The thread an event's data is about.
+fn thread_of(data: &Value) -> Value {
+    data.get("thread")
+        .map(|t| t["id"].clone())
+        .or_else(|| data.get("message").map(|m| m["thread_id"].clone()))
+        .or_else(|| data.get("thread_id").cloned())
+        .expect("a thread, a message or a thread id")
+}
+
 fn assert_increasing(events: &[Sse]) {
     let ids: Vec<&str> = events
         .iter()
@@ -425,13 +434,7 @@ async fn a_thread_filter_keeps_only_that_threads_events(backend: Backend) {
     app.append("alice", &a, "in a again").await;
     let events = only_a.events(4).await;
     for event in &events {
-        let data = event.json();
-        let thread = data
-            .get("thread")
-            .map(|t| t["id"].clone())
-            .or_else(|| data.get("message").map(|m| m["thread_id"].clone()))
-            .expect("thread or message");
-        assert_eq!(thread, a.as_str(), "{event:?}");
+        assert_eq!(thread_of(&event.json()), a.as_str(), "{event:?}");
     }
     assert_increasing(&events);
 }
@@ -714,12 +717,11 @@ async fn users_see_only_their_own_events_under_concurrent_writes(backend: Backen
         assert_increasing(&events);
         for event in &events {
             let data = event.json();
-            let t = data
-                .get("thread")
-                .map(|t| t["id"].clone())
-                .or_else(|| data.get("message").map(|m| m["thread_id"].clone()))
-                .expect("thread or message");
-            assert_eq!(t, thread.as_str(), "{user} sees only their own events");
+            assert_eq!(
+                thread_of(&data),
+                thread.as_str(),
+                "{user} sees only their own events"
+            );
             if let Some(content) = data.pointer("/message/content") {
                 assert!(content.as_str().expect("content").starts_with(user));
             }
