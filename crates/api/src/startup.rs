@@ -506,8 +506,7 @@ impl Application {
                 })?;
         }
         let authenticator = web::Data::new(build_authenticator(&settings, &store).await?);
-        if settings.db_pooler == DbPooler::Transaction && settings.migrate_database_url.is_none()
-        {
+        if settings.db_pooler == DbPooler::Transaction && settings.migrate_database_url.is_none() {
             tracing::warn!(
                 "DB_POOLER=transaction without MIGRATE_DATABASE_URL: live events listen through \
                  the pooler, where LISTEN does not hold, so events written through other \

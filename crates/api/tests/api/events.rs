@@ -115,10 +115,15 @@ impl Reader {
         }
     }
 
-    /// The next event (skipping comments and blocks without data).
+    /// The next event (skipping comments and blocks without data); heartbeats do not
+    /// stretch the wait beyond [`PATIENCE`].
     async fn event(&mut self) -> Sse {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
-            let block = self.block().await.expect("the stream ended");
+            let block = tokio::time::timeout_at(deadline, self.block())
+                .await
+                .expect("no event arrived")
+                .expect("the stream ended");
             if block.data.is_some() {
                 return block;
             }
@@ -377,6 +382,22 @@ async fn every_write_produces_its_events_in_commit_order(backend: Backend) {
         )
         .await;
     assert_eq!(res.status(), 404);
+    // So does a batch that rolls back (its second id is taken): none of its messages.
+    let taken = str_of(&app.create_thread("alice", "holder").await, "id").to_owned();
+    seen.push(stream.event().await);
+    let held = app.append("alice", &taken, "held").await;
+    seen.extend(stream.events(2).await);
+    let res = app
+        .post(
+            &format!("/api/v1/threads/{taken}/messages/batch"),
+            "alice",
+            json!({"messages": [
+                {"role": "user", "content": "would be first"},
+                {"id": held["id"], "role": "user", "content": "a taken id"}
+            ]}),
+        )
+        .await;
+    assert_eq!(res.status(), 409);
     let last = app.create_thread("alice", "last").await;
     let event = stream.event().await;
     assert_eq!(event.kind(), "thread.created");
@@ -616,6 +637,7 @@ async fn a_slow_reader_is_dropped_with_a_clean_end(backend: Backend) {
     const BATCHES: usize = 15;
     const WRITES: usize = BATCHES * 100;
     let content = "x".repeat(10_000);
+    let mut newest = String::new();
     let batch = json!({"messages": (0..100)
         .map(|_| json!({"role": "user", "content": content}))
         .collect::<Vec<_>>()});
@@ -637,6 +659,7 @@ async fn a_slow_reader_is_dropped_with_a_clean_end(backend: Backend) {
                 .count(),
             100
         );
+        newest = events.last().and_then(|e| e.id.clone()).expect("an id");
     }
     // ...the slow one, once it reads, what was queued, then a clean end.
     let mut received = Vec::new();
@@ -659,18 +682,20 @@ async fn a_slow_reader_is_dropped_with_a_clean_end(backend: Backend) {
         delivered < WRITES,
         "the slow reader was dropped ({delivered} delivered)"
     );
-    // Its client reconnects with the last id it got and misses nothing.
-    let last_id = text
-        .rmatch_indices("id: ")
+    // Its client reconnects with the last id it got and misses nothing: every later
+    // event, in order, up to the newest.
+    let last_id: u64 = text
+        .rmatch_indices("\nid: ")
         .next()
-        .map(|(at, _)| text[at + 4..at + 20].to_owned())
+        .map(|(at, _)| text[at + 5..at + 21].parse().expect("an id"))
         .expect("an id");
-    let mut resumed = Reader::open(&app, "alice", "", Some(&last_id)).await;
-    let mut total = delivered;
-    while total < WRITES {
-        if resumed.event().await.kind() == "message.created" {
-            total += 1;
-        }
+    let newest: u64 = newest.parse().expect("newest id");
+    assert!(last_id < newest);
+    let mut resumed = Reader::open(&app, "alice", "", Some(&format!("{last_id:016}"))).await;
+    for expected in last_id + 1..=newest {
+        let event = resumed.event().await;
+        let id: u64 = event.id.as_deref().expect("id").parse().expect("digits");
+        assert_eq!(id, expected, "replayed in order, without gaps");
     }
 }
 
