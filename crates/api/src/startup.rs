@@ -366,6 +366,8 @@ fn cors(origins: &TrustedOrigins) -> Cors {
             header::IF_MATCH,
             header::IF_NONE_MATCH,
             header::HeaderName::from_static("x-request-id"),
+            // EventSource resends it on reconnect (GET /api/v1/events).
+            header::HeaderName::from_static("last-event-id"),
         ])
         .expose_headers([
             header::ETAG,

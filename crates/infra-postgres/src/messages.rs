@@ -328,8 +328,12 @@ impl SeaOrmMessageRepository {
     }
 
     /// PostgreSQL: the whole append, in one statement or (more than [`ONE_STATEMENT_MAX`]
-    /// messages) the same statement per chunk inside one transaction, whose first chunk
-    /// holds the thread's row lock.
+    /// messages, or `locked`) the same statement per chunk inside one transaction that
+    /// first locks the thread's row in a statement of its own. The one statement takes the
+    /// lock too, but its snapshot predates the wait: behind a concurrent writer of the same
+    /// thread it may read the tree as it was and lose a race (`TreeRace`); after the lock
+    /// statement, a statement's snapshot includes everything that writer committed.
+    #[allow(clippy::too_many_arguments)]
     async fn append_on_postgres(
         &self,
         user: &UserId,
@@ -338,8 +342,9 @@ impl SeaOrmMessageRepository {
         messages: &[Message],
         plan: &[Option<uuid::Uuid>],
         now: Timestamp,
+        locked: bool,
     ) -> Result<ChunkStored, StoreError> {
-        if messages.len() <= ONE_STATEMENT_MAX {
+        if messages.len() <= ONE_STATEMENT_MAX && !locked {
             return match self
                 .append_chunk(None, user, thread, Some(first_parent), messages, plan, now)
                 .await?
@@ -357,6 +362,7 @@ impl SeaOrmMessageRepository {
             };
         }
         let mut txn = self.db.begin_write().await?;
+        Self::lock_thread(&mut txn, user, thread).await?;
         let mut first: Option<ChunkStored> = None;
         for (chunk, chunk_plan) in messages
             .chunks(ONE_STATEMENT_MAX)
@@ -992,8 +998,18 @@ impl MessageRepository for SeaOrmMessageRepository {
         }
         let mut attempt = 0;
         let stored = loop {
+            // A retry locks the thread first, in a statement of its own: the append's
+            // statement then reads the tree as the previous writer left it.
             match self
-                .append_on_postgres(user, thread, first_parent, &messages, &plan, now)
+                .append_on_postgres(
+                    user,
+                    thread,
+                    first_parent,
+                    &messages,
+                    &plan,
+                    now,
+                    attempt > 0,
+                )
                 .await
             {
                 Err(err) if TreeRace::is(&err) && attempt < RACE_RETRIES => attempt += 1,

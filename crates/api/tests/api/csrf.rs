@@ -164,6 +164,26 @@ async fn cors_allows_credentials_for_trusted_origins_only() {
         .expect("ascii")
         .to_owned();
     assert!(allowed.contains("PUT"), "{allowed}");
+    // A browser's EventSource reconnects with Last-Event-ID, with the session cookie.
+    let res = app
+        .request(Method::OPTIONS, "/api/v1/events")
+        .header("Origin", TRUSTED_ORIGIN)
+        .header("Access-Control-Request-Method", "GET")
+        .header("Access-Control-Request-Headers", "last-event-id")
+        .send()
+        .await
+        .expect("request");
+    assert!(res.status().is_success(), "{}", res.status());
+    let res = with_cookie(&app, Method::GET, "/api/v1/events")
+        .header("Origin", TRUSTED_ORIGIN)
+        .header("Last-Event-ID", "0000000000000001")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["access-control-allow-origin"], TRUSTED_ORIGIN);
+    assert_eq!(res.headers()["access-control-allow-credentials"], "true");
+    drop(res);
 
     let res = with_cookie(&app, Method::GET, "/api/v1/me")
         .header("Origin", TRUSTED_ORIGIN)

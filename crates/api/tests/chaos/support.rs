@@ -171,6 +171,16 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // A failed test shows what the server said was wrong.
+            for line in self
+                .logs()
+                .iter()
+                .filter(|l| l.contains("\"level\":\"ERROR\""))
+            {
+                eprintln!("server: {line}");
+            }
+        }
         if matches!(self.child.try_wait(), Ok(None)) {
             let _ = self.child.kill();
             let _ = self.child.wait();
