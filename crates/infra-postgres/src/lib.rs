@@ -70,8 +70,13 @@
 //! - UUIDs are 16-byte BLOBs on SQLite (sqlx's encoding), so they order like PostgreSQL's
 //!   `uuid` and like [`uuid::Uuid`]'s `Ord`.
 //! - SQLite write transactions are `BEGIN IMMEDIATE`; on PostgreSQL the first statement of
-//!   every message write is an `UPDATE` of the thread row, which locks it and checks
-//!   ownership, so writers of one thread are serialized and counters stay exact.
+//!   every message write locks the thread row (`FOR UPDATE` or its `UPDATE`) and checks
+//!   ownership, so writers of one thread are serialized and counters stay exact. A write's
+//!   last statement on the thread is the one that grows its version, so the thread's live
+//!   event (written by the schema's triggers, see `events`) shows it as the write left it.
+//!   The one-statement append takes the lock inside its own statement, whose snapshot
+//!   predates the wait: when it loses a race for a place in the tree, it runs again in a
+//!   transaction that locks the thread first.
 //! - Versions follow [`domain::Version`]: `CASE WHEN version + 1 > $now THEN version + 1
 //!   ELSE $now END`, in the statement that writes.
 //! - Search statements are SQL text with numbered placeholders whose shape follows the

@@ -53,7 +53,8 @@ impl Sse {
 /// Reads an event stream block by block.
 struct Reader {
     res: Response,
-    buffer: String,
+    /// Bytes read and not yet split into blocks (a chunk may end inside a character).
+    buffer: Vec<u8>,
     /// The first block of the stream (`retry`, `id`, or a `reset` event).
     opening: Option<Sse>,
 }
@@ -72,7 +73,7 @@ impl Reader {
         );
         let mut reader = Self {
             res,
-            buffer: String::new(),
+            buffer: Vec::new(),
             opening: None,
         };
         let opening = reader.block().await.expect("opening block");
@@ -84,8 +85,9 @@ impl Reader {
     /// The next block, `None` when the stream ended.
     async fn block(&mut self) -> Option<Sse> {
         loop {
-            if let Some(end) = self.buffer.find("\n\n") {
-                let text: String = self.buffer.drain(..end + 2).collect();
+            if let Some(end) = self.buffer.windows(2).position(|w| w == b"\n\n") {
+                let bytes: Vec<u8> = self.buffer.drain(..end + 2).collect();
+                let text = String::from_utf8(bytes).expect("UTF-8");
                 let mut block = Sse {
                     id: None,
                     event: None,
@@ -110,8 +112,7 @@ impl Reader {
                 .await
                 .expect("the stream went silent")
                 .expect("the stream failed")?;
-            self.buffer
-                .push_str(std::str::from_utf8(&chunk).expect("UTF-8"));
+            self.buffer.extend_from_slice(&chunk);
         }
     }
 
@@ -420,7 +421,7 @@ async fn event_data_is_what_the_api_returns(backend: Backend) {
             "alice",
             json!({"role": "assistant", "parts": [
                 {"type": "reasoning", "text": "hm"},
-                {"type": "text", "text": "Hi"},
+                {"type": "text", "text": "Hi — grüße 🌍 ⟦x⟧\nline two"},
                 {"type": "tool-x", "toolCallId": "c", "state": "input-available", "input": {"a": [1, 2]}}
             ], "status": "streaming", "sources": [{"url": "https://e.x"}], "metadata": {"k": "v"}}),
         )
@@ -813,7 +814,7 @@ async fn a_lost_listener_connection_ends_streams_and_they_reconnect() {
         if res.status() == 200 {
             break Reader {
                 res,
-                buffer: String::new(),
+                buffer: Vec::new(),
                 opening: None,
             };
         }
