@@ -7,7 +7,7 @@
 
 use chrono::{DateTime, Utc};
 use domain::{StoreError, ThreadId, Timestamp, UserId};
-use sea_orm::sea_query::{Expr, ExprTrait, Value};
+use sea_orm::sea_query::{Expr, ExprTrait, LockType, Query, Value};
 use sea_orm::sqlx::postgres::{PgRow, Postgres};
 use sea_orm::sqlx::{Decode, Row as _, Type};
 use sea_orm::{
@@ -328,6 +328,33 @@ pub(crate) async fn thread_exists(
         .filter(Expr::col((thread::Entity, thread::Column::Id)).eq(*thread.as_uuid()))
         .filter(Expr::col((thread::Entity, thread::Column::UserId)).eq(user.as_str()));
     Ok(db.row(&select).await?.is_some())
+}
+
+/// Locks the user's thread row until the transaction ends (on SQLite `BEGIN IMMEDIATE`
+/// already holds the database's write lock) and checks that the user owns it, without
+/// changing it: a write's last statement on the thread is the one that grows its version,
+/// so the thread's event shows the thread as the write left it.
+///
+/// Errors: `NotFound` when the thread is missing or another user's.
+pub(crate) async fn lock_thread(
+    txn: &mut Txn,
+    user: &UserId,
+    thread: ThreadId,
+) -> Result<(), StoreError> {
+    let mut select = Query::select();
+    select
+        .column(thread::Column::Id)
+        .from(thread::Entity)
+        .and_where(Expr::col((thread::Entity, thread::Column::Id)).eq(*thread.as_uuid()))
+        .and_where(Expr::col((thread::Entity, thread::Column::UserId)).eq(user.as_str()));
+    if txn.backend() == DbBackend::Postgres {
+        select.lock(LockType::Update);
+    }
+    let statement = txn.backend().build(&select);
+    if txn.statement_rows(statement).await?.is_empty() {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
 }
 
 /// A page size as SQL can bind it (sea-query binds `LIMIT` as a signed 64-bit integer).

@@ -9,13 +9,13 @@ use domain::{
 use std::collections::HashSet;
 use std::fmt::Write as _;
 
-use sea_orm::sea_query::{Expr, ExprTrait, Func, LockType, Query, Value};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, Query, Value};
 use sea_orm::{
     DbBackend, EntityTrait, IdenStatic, QueryFilter, QueryOrder, QuerySelect, Select, Statement,
 };
 
 use crate::convert::{MESSAGE_COLUMNS, feedback_json, message_from_row, messages_from_rows};
-use crate::db::{Db, Txn, next_version, sql_limit, thread_exists, timestamp_value};
+use crate::db::{Db, Txn, lock_thread, next_version, sql_limit, thread_exists, timestamp_value};
 use crate::entity::message::{self, Column};
 use crate::entity::thread;
 use crate::error::{Misuse, TreeRace};
@@ -105,28 +105,6 @@ fn thread_scope(user: &UserId, thread: ThreadId) -> Expr {
 impl SeaOrmMessageRepository {
     pub(crate) fn new(db: Db, signals: EventSignals) -> Self {
         Self { db, signals }
-    }
-
-    /// Locks the thread's row until the transaction ends (on SQLite `BEGIN IMMEDIATE`
-    /// already holds the database's write lock) and checks that the user owns it, without
-    /// changing it: the write's last statement on the thread grows its version, so the
-    /// thread's event shows the thread as the write left it.
-    ///
-    /// Errors: `NotFound` when the thread is missing or another user's.
-    async fn lock_thread(txn: &mut Txn, user: &UserId, thread: ThreadId) -> Result<(), StoreError> {
-        let mut select = Query::select();
-        select
-            .column(thread::Column::Id)
-            .from(thread::Entity)
-            .and_where(thread_scope(user, thread));
-        if txn.backend() == DbBackend::Postgres {
-            select.lock(LockType::Update);
-        }
-        let statement = txn.backend().build(&select);
-        if txn.statement_rows(statement).await?.is_empty() {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
     }
 
     /// Sets the thread's `updated_at = now` and grows its version, which also locks its row
@@ -362,7 +340,7 @@ impl SeaOrmMessageRepository {
             };
         }
         let mut txn = self.db.begin_write().await?;
-        Self::lock_thread(&mut txn, user, thread).await?;
+        lock_thread(&mut txn, user, thread).await?;
         let mut first: Option<ChunkStored> = None;
         for (chunk, chunk_plan) in messages
             .chunks(ONE_STATEMENT_MAX)
@@ -1239,7 +1217,7 @@ impl MessageRepository for SeaOrmMessageRepository {
         now: Timestamp,
     ) -> Result<(), StoreError> {
         let mut txn = self.db.begin_write().await?;
-        Self::lock_thread(&mut txn, user, thread).await?;
+        lock_thread(&mut txn, user, thread).await?;
         let backend = txn.backend();
         let node = tree::node(&mut Exec::Txn(&mut txn), user, thread, *id.as_uuid())
             .await?

@@ -9,7 +9,7 @@ use sea_orm::sea_query::{Expr, ExprTrait, Func, InsertStatement, Query, Value};
 use sea_orm::{DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select, Statement};
 
 use crate::convert::{THREAD_COLUMNS, thread_from_row, threads_from_rows};
-use crate::db::{Db, next_version, sql_limit, thread_exists, timestamp_value};
+use crate::db::{Db, lock_thread, next_version, sql_limit, thread_exists, timestamp_value};
 use crate::entity::thread::{self, Column};
 use crate::events::EventSignals;
 use crate::messages::insert_messages;
@@ -175,14 +175,7 @@ impl ThreadRepository for SeaOrmThreadRepository {
         let mut txn = match patch.active_leaf {
             Some(Some(leaf)) => {
                 let mut txn = db.begin_write().await?;
-                if db.backend() == DbBackend::Postgres {
-                    txn.execute_statement(tree::statement(
-                        DbBackend::Postgres,
-                        "SELECT id FROM chat_threads WHERE id = $1 AND user_id = $2 FOR UPDATE",
-                        vec![Value::from(*id.as_uuid()), Value::from(user.as_str())],
-                    ))
-                    .await?;
-                }
+                lock_thread(&mut txn, user, id).await?;
                 let mut exec = Exec::Txn(&mut txn);
                 if tree::node(&mut exec, user, id, *leaf.as_uuid())
                     .await?
