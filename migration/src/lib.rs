@@ -24,6 +24,7 @@ mod m20261201_000002_search_by_owner;
 mod m20261202_000001_message_tree;
 mod m20261206_000001_message_parts;
 mod m20261207_000001_events;
+mod m20261208_000001_thread_expiry;
 
 /// All migrations of the chat-history schema, oldest first.
 #[derive(Debug)]
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000001_message_tree::Migration),
             Box::new(m20261206_000001_message_parts::Migration),
             Box::new(m20261207_000001_events::Migration),
+            Box::new(m20261208_000001_thread_expiry::Migration),
         ]
     }
 }
@@ -155,6 +157,7 @@ mod tests {
                 "m20261202_000001_message_tree",
                 "m20261206_000001_message_parts",
                 "m20261207_000001_events",
+                "m20261208_000001_thread_expiry",
             ]
         );
         let mut sorted = names.clone();

@@ -38,6 +38,9 @@ pub enum Command {
         #[arg(long, default_value_t = 86_400)]
         ttl_secs: i64,
     },
+    /// Delete history now: one user's (`--user`, when their account is deleted), or every
+    /// thread not changed for `--older-than` days. Prints what it deleted.
+    Purge(PurgeArgs),
     /// Ask `/readyz` of the server at LISTEN_ADDR (loopback when it listens on all
     /// addresses): exit 0 when it answers 200, non-zero otherwise. For container health
     /// checks (the image has no curl).
@@ -46,6 +49,21 @@ pub enum Command {
         #[arg(long, default_value_t = 3)]
         timeout_secs: u64,
     },
+}
+
+/// What `purge` deletes: exactly one of `--user` and `--older-than`.
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("what").required(true).args(["user", "older_than"]))]
+pub struct PurgeArgs {
+    /// Delete all threads and messages of this user (the Better Auth user id).
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Delete every thread whose last change is more than this many days ago.
+    #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub older_than: Option<u32>,
+    /// With `--older-than`: print what would be deleted, delete nothing.
+    #[arg(long, requires = "older_than", conflicts_with = "user")]
+    pub dry_run: bool,
 }
 
 /// How log lines are written.
@@ -302,6 +320,21 @@ pub struct Settings {
     )]
     pub events_heartbeat_secs: u64,
 
+    /// Delete threads not changed for this many days (unset: keep forever). The sweeper
+    /// applies it every RETENTION_SWEEP_SECS.
+    #[arg(long, env = "RETENTION_DAYS", value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub retention_days: Option<u32>,
+
+    /// Seconds between two sweeps, which delete expired temporary chats (and, with
+    /// RETENTION_DAYS, threads past retention). The first runs at start.
+    #[arg(
+        long,
+        env = "RETENTION_SWEEP_SECS",
+        default_value_t = 60,
+        global = true
+    )]
+    pub retention_sweep_secs: u64,
+
     /// Largest message `content`, in bytes of its JSON serialization.
     #[arg(long, env = "MAX_CONTENT_BYTES", default_value_t = domain::Limits::DEFAULT_MAX_CONTENT_BYTES, global = true)]
     pub max_content_bytes: usize,
@@ -378,6 +411,8 @@ impl std::fmt::Debug for Settings {
                 &self.events_max_streams_per_user,
             )
             .field("events_heartbeat_secs", &self.events_heartbeat_secs)
+            .field("retention_days", &self.retention_days)
+            .field("retention_sweep_secs", &self.retention_sweep_secs)
             .field("max_content_bytes", &self.max_content_bytes)
             .field("dev_secret_file", &self.dev_secret_file)
             .field("log_format", &self.log_format)

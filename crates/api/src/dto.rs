@@ -62,6 +62,18 @@ pub struct CreateThreadBody {
     #[serde(default, deserialize_with = "non_null_value")]
     #[schema(nullable = false, value_type = crate::parts::JsonObject)]
     metadata: Option<Value>,
+    /// When the thread expires (a temporary chat): an RFC 3339 time in the future. From
+    /// that moment the thread answers exactly like a missing one, and it is deleted.
+    /// Omitted: it stays until deleted.
+    #[serde(default, deserialize_with = "non_null")]
+    #[schema(nullable = false, format = DateTime)]
+    expires_at: Option<String>,
+}
+
+/// An `expires_at` given in a body.
+fn expires_at(text: &str) -> Result<Timestamp, DomainError> {
+    Timestamp::parse_rfc3339(text)
+        .ok_or_else(|| DomainError::invalid("expires_at", "must be an RFC 3339 date-time"))
 }
 
 impl CreateThreadBody {
@@ -79,6 +91,7 @@ impl CreateThreadBody {
                 .map(Metadata::parse)
                 .transpose()?
                 .unwrap_or_default(),
+            expires_at: self.expires_at.as_deref().map(expires_at).transpose()?,
         })
     }
 }
@@ -118,6 +131,11 @@ pub struct UpdateThreadBody {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>, min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9._-]{1,128}$")]
     active_stream_id: Option<Option<String>>,
+    /// When the thread expires: an RFC 3339 time in the future (a time in the past is
+    /// 422), or `null` to keep it until deleted. Bumps `updated_at`.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    expires_at: Option<Option<String>>,
 }
 
 impl UpdateThreadBody {
@@ -139,6 +157,10 @@ impl UpdateThreadBody {
             active_stream: self
                 .active_stream_id
                 .map(|stream| stream.map(StreamId::parse).transpose())
+                .transpose()?,
+            expires_at: self
+                .expires_at
+                .map(|at| at.as_deref().map(expires_at).transpose())
                 .transpose()?,
         })
     }
@@ -438,6 +460,10 @@ pub struct ThreadResponse {
     /// The id of the reply stream in flight, as an app set it; `null` when none.
     #[schema(value_type = Option<String>, pattern = "^[A-Za-z0-9._-]{1,128}$")]
     active_stream_id: Option<String>,
+    /// When the thread expires (a temporary chat); `null` when it stays until deleted.
+    #[serde(serialize_with = "rfc3339_or_null")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    expires_at: Option<Timestamp>,
 }
 
 impl From<Thread> for ThreadResponse {
@@ -454,6 +480,7 @@ impl From<Thread> for ThreadResponse {
             updated_at: t.updated_at,
             active_leaf_id: t.active_leaf_id.map(|id| *id.as_uuid()),
             active_stream_id: t.active_stream_id.map(StreamId::into_inner),
+            expires_at: t.expires_at,
         }
     }
 }

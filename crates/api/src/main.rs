@@ -22,6 +22,12 @@ async fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(cli.settings).await,
         Command::Migrate => api::startup::migrate(&cli.settings).await,
+        Command::Purge(args) => api::retention::purge(&cli.settings, &args)
+            .await
+            .map(|line| {
+                // A closed stdout is the only failure and leaves nothing to report.
+                let _ = writeln!(std::io::stdout(), "{line}");
+            }),
         Command::Healthcheck { timeout_secs } => {
             api::startup::healthcheck(&cli.settings, timeout_secs).await
         }

@@ -48,6 +48,7 @@ pub struct Metrics {
     pool_probe: Option<PoolProbe>,
     event_streams: IntGauge,
     event_streams_dropped: IntCounterVec,
+    retention_deleted: IntCounterVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -120,6 +121,16 @@ impl Metrics {
             ),
             &["reason"],
         )?;
+        let retention_deleted = IntCounterVec::new(
+            Opts::new(
+                "chat_history_retention_deleted_total",
+                "Rows the retention sweeper of this process deleted, by reason (expired: \
+                 temporary chats past expires_at; retention: threads older than \
+                 RETENTION_DAYS) and kind (threads, messages).",
+            ),
+            &["reason", "kind"],
+        )?;
+        registry.register(Box::new(retention_deleted.clone()))?;
         registry.register(Box::new(event_streams.clone()))?;
         registry.register(Box::new(event_streams_dropped.clone()))?;
         registry.register(Box::new(requests.clone()))?;
@@ -144,7 +155,19 @@ impl Metrics {
             pool_probe,
             event_streams,
             event_streams_dropped,
+            retention_deleted,
         })
+    }
+
+    /// Counts what one sweep deleted.
+    pub fn observe_sweep(&self, report: &domain::SweepReport) {
+        for (reason, purged) in [("expired", report.expired), ("retention", report.retention)] {
+            for (kind, n) in [("threads", purged.threads), ("messages", purged.messages)] {
+                self.retention_deleted
+                    .with_label_values(&[reason, kind])
+                    .inc_by(n);
+            }
+        }
     }
 
     /// The gauge of open event streams (the events hub keeps it).

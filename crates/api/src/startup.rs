@@ -15,7 +15,8 @@ use actix_web::{App, HttpServer, Resource, web};
 
 use auth::{AuthConfig, AuthConfigError, Authenticator, Secret, better_auth_endpoints};
 use domain::{
-    EventService, Limits, MessageService, SearchService, SessionStore, ThreadService, UserId,
+    EventService, Limits, MessageService, RetentionService, SearchService, SessionStore,
+    ThreadService, UserId,
 };
 use infra_postgres::better_auth::{BetterAuthNames, BetterAuthSessionStore};
 use infra_postgres::{Backend, Pooler, Store, StoreOptions};
@@ -88,6 +89,9 @@ pub enum StartupError {
     /// The server failed while running.
     #[error("the server stopped with an error")]
     Server(#[source] io::Error),
+    /// A command (`purge`, `import`) failed.
+    #[error("{0}")]
+    Command(String),
     /// `healthcheck`: the server did not answer ready.
     #[error("LISTEN_ADDR ({url}): not ready: {why}")]
     NotReady {
@@ -339,6 +343,22 @@ async fn open_store(settings: &Settings, will_migrate: bool) -> Result<Store, St
     })
 }
 
+/// Opens the database for a command, migrating it first unless `MIGRATE_ON_START=false`
+/// (so that a command works on a fresh database as the server would).
+pub(crate) async fn open_migrated(settings: &Settings) -> Result<Store, StartupError> {
+    let store = open_store(settings, settings.migrate_on_start).await?;
+    if settings.migrate_on_start {
+        store
+            .migrate()
+            .await
+            .map_err(|source| StartupError::Migrate {
+                url: crate::config::redact_url(&settings.database_url),
+                source,
+            })?;
+    }
+    Ok(store)
+}
+
 /// Opens the database and applies migrations (the `migrate` command).
 pub async fn migrate(settings: &Settings) -> Result<(), StartupError> {
     let url = crate::config::redact_url(&settings.database_url);
@@ -448,7 +468,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .service(resource("/search").route(web::get().to(search::search_messages)))
                 .service(resource("/events").route(web::get().to(events::events)))
                 .service(resource("/me").route(web::get().to(me::me)))
-                .service(resource("/me/history").route(web::delete().to(me::delete_history))),
+                .service(resource("/me/history").route(web::delete().to(me::delete_history)))
+                .service(resource("/me/export").route(web::get().to(export::export_history))),
         )
         .default_service(web::to(routes::not_found));
 }
@@ -536,6 +557,14 @@ impl Application {
         let metrics = web::Data::new(
             Metrics::new(Some(probe)).map_err(|e| StartupError::Auth(format!("metrics: {e}")))?,
         );
+        tokio::spawn(crate::retention::sweep_forever(
+            RetentionService::new(
+                store.thread_repository(),
+                settings.retention_days.map(crate::retention::period),
+            ),
+            metrics.get_ref().clone(),
+            Duration::from_secs(settings.retention_sweep_secs.max(1)),
+        ));
         let hub = EventHub::start(
             EventService::new(
                 store.event_log(),

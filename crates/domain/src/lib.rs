@@ -7,7 +7,7 @@
 //! adapters implement ([`ThreadRepository`], [`MessageRepository`], [`SearchRepository`],
 //! [`EventLog`] for the live events feed, and [`SessionStore`] for reading Better Auth
 //! sessions) and the application services that hold the rules ([`ThreadService`],
-//! [`MessageService`], [`SearchService`], [`EventService`]).
+//! [`MessageService`], [`SearchService`], [`EventService`], [`RetentionService`]).
 //!
 //! Architecture invariant: this crate depends on no web framework, no database driver
 //! or ORM and no async runtime. Adapters depend on it, never the other way round. Mocks
@@ -22,6 +22,7 @@ mod json;
 mod message;
 mod page;
 mod ports;
+mod retention;
 mod search;
 mod services;
 mod session;
@@ -42,9 +43,11 @@ pub use page::{
 pub use ports::{EventLog, MessageRepository, SearchRepository, ThreadRepository};
 #[cfg(any(test, feature = "mock"))]
 pub use ports::{MockEventLog, MockMessageRepository, MockSearchRepository, MockThreadRepository};
+pub use retention::{PurgeRule, Purged, SweepReport};
 pub use search::{SearchHit, SearchKey, SearchQuery, SearchRequest, SearchTerm};
 pub use services::{
-    Created, EventService, IfMatch, MessageService, SearchService, ThreadService, Upsert,
+    Created, EventService, IfMatch, MessageService, RetentionService, SearchService, ThreadService,
+    Upsert,
 };
 #[cfg(any(test, feature = "mock"))]
 pub use session::MockSessionStore;

@@ -10,11 +10,16 @@ use std::time::Duration;
 
 use crate::{
     DeleteScope, Event, EventId, Feedback, Message, MessageId, MessageListQuery, MessagePatch,
-    ParentChoice, PathPage, PathQuery, SearchHit, SearchRequest, StoreError, Thread, ThreadId,
-    ThreadListQuery, ThreadPatch, Timestamp, UserId, Version,
+    ParentChoice, PathPage, PathQuery, PurgeRule, Purged, SearchHit, SearchRequest, StoreError,
+    Thread, ThreadId, ThreadListQuery, ThreadPatch, Timestamp, UserId, Version,
 };
 
 /// Storage of threads.
+///
+/// A thread whose `expires_at` is at or before the time of a call is treated as missing
+/// by every method that names or lists threads, exactly like another user's, whether or
+/// not it has been deleted yet (and so are its messages, by [`MessageRepository`] and
+/// [`SearchRepository`]).
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
 pub trait ThreadRepository: Send + Sync {
@@ -35,6 +40,17 @@ pub trait ThreadRepository: Send + Sync {
         &self,
         user: &UserId,
         query: ThreadListQuery,
+    ) -> Result<Vec<Thread>, StoreError>;
+
+    /// The user's threads, archived or not, whose id is greater than `after` (all when
+    /// `None`), in id order, at most `limit` of them: a walk over every thread (for an
+    /// export) that neither skips nor repeats one whatever changes meanwhile, since ids
+    /// never change.
+    async fn list_threads_by_id(
+        &self,
+        user: &UserId,
+        after: Option<ThreadId>,
+        limit: u64,
     ) -> Result<Vec<Thread>, StoreError>;
 
     /// Applies the patch, sets `updated_at = now` when
@@ -77,8 +93,17 @@ pub trait ThreadRepository: Send + Sync {
         fork: &Thread,
     ) -> Result<Thread, StoreError>;
 
-    /// Deletes all of the user's threads and messages; returns how many threads went.
-    async fn delete_all_threads(&self, user: &UserId) -> Result<u64, StoreError>;
+    /// Deletes all of the user's threads and messages (expired ones too); returns how
+    /// many went.
+    async fn delete_all_threads(&self, user: &UserId) -> Result<Purged, StoreError>;
+
+    /// Deletes at most `limit` threads of any user that `rule` selects, each with its
+    /// messages, in one short transaction; returns how many went. Safe to run from several
+    /// processes at once: a thread another process is deleting is skipped, not waited for.
+    async fn purge_threads(&self, rule: PurgeRule, limit: u64) -> Result<Purged, StoreError>;
+
+    /// How many threads (and messages of theirs) `rule` selects now, deleting nothing.
+    async fn count_purgeable(&self, rule: PurgeRule) -> Result<Purged, StoreError>;
 
     /// Whether the store answers at all (for readiness probes).
     async fn ping(&self) -> Result<(), StoreError>;

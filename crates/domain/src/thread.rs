@@ -30,6 +30,9 @@ pub struct Thread {
     pub active_leaf_id: Option<MessageId>,
     /// The id of the reply stream in flight, where an app keeps it for resumable streams.
     pub active_stream_id: Option<StreamId>,
+    /// When the thread expires (a temporary chat): from that moment every port treats it
+    /// as missing, and the sweeper deletes it. `None`: it stays until deleted.
+    pub expires_at: Option<Timestamp>,
 }
 
 impl Thread {
@@ -42,6 +45,11 @@ impl Thread {
     pub fn pinned(&self) -> bool {
         self.pinned_at.is_some()
     }
+
+    /// Whether the thread has expired at `now` (it is gone from then on).
+    pub fn expired_at(&self, now: Timestamp) -> bool {
+        self.expires_at.is_some_and(|at| at <= now)
+    }
 }
 
 /// What a client asks for when creating a thread, already validated.
@@ -53,6 +61,8 @@ pub struct NewThread {
     pub title: ThreadTitle,
     /// Client data (`{}` when the client sent none).
     pub metadata: Metadata,
+    /// When the thread expires (a temporary chat); must be in the future.
+    pub expires_at: Option<Timestamp>,
 }
 
 /// A partial update: each `Some` field replaces the stored one.
@@ -72,6 +82,8 @@ pub struct ThreadPatch {
     pub active_leaf: Option<Option<MessageId>>,
     /// Set (`Some(Some(id))`) or clear (`Some(None)`) the id of the reply stream in flight.
     pub active_stream: Option<Option<StreamId>>,
+    /// Set (`Some(Some(at))`, a time in the future) or clear (`Some(None)`) the expiry.
+    pub expires_at: Option<Option<Timestamp>>,
 }
 
 impl ThreadPatch {
@@ -83,6 +95,7 @@ impl ThreadPatch {
             && self.pinned.is_none()
             && self.active_leaf.is_none()
             && self.active_stream.is_none()
+            && self.expires_at.is_none()
     }
 
     /// True unless the patch only switches the active leaf or sets the active stream id.
@@ -94,6 +107,7 @@ impl ThreadPatch {
             || self.metadata.is_some()
             || self.archived.is_some()
             || self.pinned.is_some()
+            || self.expires_at.is_some()
     }
 }
 

@@ -32,6 +32,16 @@ impl Timestamp {
         DateTime::from_timestamp_micros(micros).map(Self)
     }
 
+    /// An RFC 3339 date-time with any offset (`2026-11-24T10:15:30Z`,
+    /// `2026-11-24T11:15:30.5+01:00`), truncated to microseconds; `None` when the text is
+    /// not one, or its year is outside 1..=9999 (the range every store orders correctly).
+    pub fn parse_rfc3339(text: &str) -> Option<Self> {
+        let parsed = DateTime::parse_from_rfc3339(text).ok()?.with_timezone(&Utc);
+        (1..=9999)
+            .contains(&parsed.year())
+            .then(|| Self::from_datetime(parsed))
+    }
+
     /// The date-time inside.
     pub fn as_datetime(&self) -> DateTime<Utc> {
         self.0
@@ -93,6 +103,22 @@ mod tests {
     fn truncates_nanoseconds() {
         let dt = DateTime::from_timestamp(10, 123_456_789).expect("in range");
         assert_eq!(Timestamp::from_datetime(dt).as_micros(), 10_123_456);
+    }
+
+    #[test]
+    fn parses_rfc3339_with_any_offset_into_utc() {
+        let ts = Timestamp::parse_rfc3339("2026-11-29T13:15:30.1234567+01:00").expect("valid");
+        assert_eq!(ts.to_rfc3339(), "2026-11-29T12:15:30.123456Z");
+        for bad in [
+            "",
+            "2026-11-29",
+            "2026-11-29T12:15:30",
+            "29/11/2026",
+            "0000-01-01T00:00:00Z",
+            "+10000-01-01T00:00:00Z",
+        ] {
+            assert_eq!(Timestamp::parse_rfc3339(bad), None, "{bad}");
+        }
     }
 
     proptest! {

@@ -41,7 +41,7 @@ pub(crate) const MESSAGE_COLUMNS: [message::Column; 13] = [
 ];
 
 /// The columns of `chat_threads` that [`thread_from_row`] reads, in order.
-pub(crate) const THREAD_COLUMNS: [thread::Column; 13] = [
+pub(crate) const THREAD_COLUMNS: [thread::Column; 14] = [
     thread::Column::Id,
     thread::Column::UserId,
     thread::Column::Title,
@@ -55,6 +55,7 @@ pub(crate) const THREAD_COLUMNS: [thread::Column; 13] = [
     thread::Column::Version,
     thread::Column::ActiveLeafId,
     thread::Column::ActiveStreamId,
+    thread::Column::ExpiresAt,
 ];
 
 /// The message in the first [`MESSAGE_COLUMNS`] of `row`.
@@ -108,6 +109,7 @@ pub(crate) fn thread_from_row(row: &Row) -> Result<Thread, StoreError> {
             .map(StreamId::parse)
             .transpose()
             .map_err(invalid)?,
+        expires_at: row.optional_timestamp(13)?,
     })
 }
 

@@ -11,9 +11,9 @@ use sea_orm::sea_query::{Expr, ExprTrait, LockType, Query, Value};
 use sea_orm::sqlx::postgres::{PgRow, Postgres};
 use sea_orm::sqlx::{Decode, Row as _, Type};
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,
-    QueryResult, QuerySelect, QueryTrait, SqliteTransactionMode, Statement, StatementBuilder,
-    TransactionOptions, TransactionTrait, TryGetable,
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, QueryResult, QueryTrait,
+    SqliteTransactionMode, Statement, StatementBuilder, TransactionOptions, TransactionTrait,
+    TryGetable,
 };
 use serde_json::value::RawValue;
 
@@ -316,18 +316,36 @@ where
         .into()
 }
 
-/// Whether the user has this thread.
-pub(crate) async fn thread_exists(
-    db: &Db,
+/// `expires_at IS NULL OR expires_at > $now` on `chat_threads`: the thread has not
+/// expired at `now`. Every statement that finds a thread by its id or lists threads
+/// carries it, so an expired thread behaves exactly like a missing one from the moment it
+/// expires, whether or not the sweeper has deleted it yet.
+pub(crate) fn thread_alive(backend: DbBackend, now: Timestamp) -> Expr {
+    let expires_at = Expr::col((thread::Entity, thread::Column::ExpiresAt));
+    expires_at
+        .clone()
+        .is_null()
+        .or(expires_at.gt(timestamp_value(backend, now)))
+}
+
+/// The same condition as [`thread_alive`] in SQL text, for the statements written as
+/// text: `("{alias}"."expires_at" IS NULL OR "{alias}"."expires_at" > ${param})`.
+pub(crate) fn thread_alive_sql(alias: &str, param: usize) -> String {
+    format!(r#"("{alias}"."expires_at" IS NULL OR "{alias}"."expires_at" > ${param})"#)
+}
+
+/// `id = $thread AND user_id = $user AND <thread_alive>` on `chat_threads`: the user's
+/// thread, if it has not expired at `now`.
+pub(crate) fn users_thread(
+    backend: DbBackend,
     user: &UserId,
     thread: ThreadId,
-) -> Result<bool, StoreError> {
-    let select = thread::Entity::find()
-        .select_only()
-        .column(thread::Column::Id)
-        .filter(Expr::col((thread::Entity, thread::Column::Id)).eq(*thread.as_uuid()))
-        .filter(Expr::col((thread::Entity, thread::Column::UserId)).eq(user.as_str()));
-    Ok(db.row(&select).await?.is_some())
+    now: Timestamp,
+) -> Expr {
+    Expr::col((thread::Entity, thread::Column::Id))
+        .eq(*thread.as_uuid())
+        .and(Expr::col((thread::Entity, thread::Column::UserId)).eq(user.as_str()))
+        .and(thread_alive(backend, now))
 }
 
 /// Locks the user's thread row until the transaction ends (on SQLite `BEGIN IMMEDIATE`
@@ -335,7 +353,7 @@ pub(crate) async fn thread_exists(
 /// changing it: a write's last statement on the thread is the one that grows its version,
 /// so the thread's event shows the thread as the write left it.
 ///
-/// Errors: `NotFound` when the thread is missing or another user's.
+/// Errors: `NotFound` when the thread is missing, expired or another user's.
 pub(crate) async fn lock_thread(
     txn: &mut Txn,
     user: &UserId,
@@ -345,8 +363,7 @@ pub(crate) async fn lock_thread(
     select
         .column(thread::Column::Id)
         .from(thread::Entity)
-        .and_where(Expr::col((thread::Entity, thread::Column::Id)).eq(*thread.as_uuid()))
-        .and_where(Expr::col((thread::Entity, thread::Column::UserId)).eq(user.as_str()));
+        .and_where(users_thread(txn.backend(), user, thread, Timestamp::now()));
     if txn.backend() == DbBackend::Postgres {
         select.lock(LockType::Update);
     }

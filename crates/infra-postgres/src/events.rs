@@ -219,6 +219,9 @@ struct ThreadImage<'a> {
     version: i64,
     active_leaf_id: Option<uuid::Uuid>,
     active_stream_id: Option<String>,
+    /// Absent from events recorded before temporary chats existed.
+    #[serde(default)]
+    expires_at: Option<DateTime<Utc>>,
 }
 
 /// A message as the triggers record it (`chat_events_message_json`).
@@ -265,6 +268,7 @@ fn thread_from_image(raw: &RawValue) -> Result<Thread, StoreError> {
             .map(StreamId::parse)
             .transpose()
             .map_err(invalid)?,
+        expires_at: image.expires_at.map(domain::Timestamp::from_datetime),
     })
 }
 

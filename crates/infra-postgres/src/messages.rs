@@ -15,7 +15,9 @@ use sea_orm::{
 };
 
 use crate::convert::{MESSAGE_COLUMNS, feedback_json, message_from_row, messages_from_rows};
-use crate::db::{Db, Txn, lock_thread, next_version, sql_limit, thread_exists, timestamp_value};
+use crate::db::{
+    Db, Txn, lock_thread, next_version, sql_limit, thread_alive_sql, timestamp_value, users_thread,
+};
 use crate::entity::message::{self, Column};
 use crate::entity::thread;
 use crate::error::{Misuse, TreeRace};
@@ -52,7 +54,7 @@ const ONE_STATEMENT_MAX: usize = 1_000;
 /// sqlx sets the session time zone to UTC. No row comes back when the thread is missing or
 /// a parent is: the caller then looks at what is missing (a parent that the writer before
 /// us created is not in this statement's snapshot, which is a race to run again).
-const APPEND_HEAD: &str = r#"WITH "t" AS (SELECT "id", "active_leaf_id" FROM "chat_threads" WHERE "id" = $1 AND "user_id" = $2 FOR UPDATE), "fp" AS (SELECT CASE WHEN $8 THEN "t"."active_leaf_id" ELSE $9::uuid END AS "id" FROM "t"), "p" AS (SELECT "m"."branch_id", NOT EXISTS (SELECT 1 FROM "chat_messages" AS "c" WHERE "c"."parent_id" = "m"."id" AND "c"."branch_id" = "m"."branch_id" AND "c"."user_id" = $2) AS "open" FROM "chat_messages" AS "m" JOIN "fp" ON "m"."id" = "fp"."id" WHERE "m"."thread_id" = $1 AND "m"."user_id" = $2), "ok" AS (SELECT "t"."id" FROM "t", "fp" WHERE ("fp"."id" IS NULL OR EXISTS (SELECT 1 FROM "p"))"#;
+const APPEND_HEAD: &str = r#"WITH "t" AS (SELECT "id", "active_leaf_id" FROM "chat_threads" WHERE "id" = $1 AND "user_id" = $2 AND ("expires_at" IS NULL OR "expires_at" > $4) FOR UPDATE), "fp" AS (SELECT CASE WHEN $8 THEN "t"."active_leaf_id" ELSE $9::uuid END AS "id" FROM "t"), "p" AS (SELECT "m"."branch_id", NOT EXISTS (SELECT 1 FROM "chat_messages" AS "c" WHERE "c"."parent_id" = "m"."id" AND "c"."branch_id" = "m"."branch_id" AND "c"."user_id" = $2) AS "open" FROM "chat_messages" AS "m" JOIN "fp" ON "m"."id" = "fp"."id" WHERE "m"."thread_id" = $1 AND "m"."user_id" = $2), "ok" AS (SELECT "t"."id" FROM "t", "fp" WHERE ("fp"."id" IS NULL OR EXISTS (SELECT 1 FROM "p"))"#;
 
 /// After the check of the other parents: the counters, the active leaf, and the head of
 /// the `INSERT`.
@@ -88,18 +90,29 @@ fn in_users_thread(user: &UserId, thread: ThreadId) -> Expr {
         .and(Expr::col((message::Entity, Column::UserId)).eq(user.as_str()))
 }
 
-/// `id = $id AND <in_users_thread>`.
-fn message_scope(user: &UserId, thread: ThreadId, id: MessageId) -> Expr {
-    Expr::col((message::Entity, Column::Id))
-        .eq(*id.as_uuid())
-        .and(in_users_thread(user, thread))
+/// `<in_users_thread> AND EXISTS (<the user's thread, not expired>)`: the condition of
+/// every statement that reads or changes messages without locking their thread first
+/// (the thread id is a constant, so the check is one primary-key probe per statement).
+fn in_live_thread(backend: DbBackend, user: &UserId, thread: ThreadId) -> Expr {
+    in_users_thread(user, thread).and(Expr::exists(
+        Query::select()
+            .expr(Expr::val(1))
+            .from(thread::Entity)
+            .and_where(users_thread(backend, user, thread, Timestamp::now()))
+            .to_owned(),
+    ))
 }
 
-/// `id = $thread AND user_id = $user` on `chat_threads`.
-fn thread_scope(user: &UserId, thread: ThreadId) -> Expr {
-    Expr::col((thread::Entity, thread::Column::Id))
-        .eq(*thread.as_uuid())
-        .and(Expr::col((thread::Entity, thread::Column::UserId)).eq(user.as_str()))
+/// `id = $id AND <in_live_thread>`.
+fn message_scope(backend: DbBackend, user: &UserId, thread: ThreadId, id: MessageId) -> Expr {
+    Expr::col((message::Entity, Column::Id))
+        .eq(*id.as_uuid())
+        .and(in_live_thread(backend, user, thread))
+}
+
+/// The user's thread on `chat_threads`, if it has not expired ([`users_thread`] now).
+fn thread_scope(backend: DbBackend, user: &UserId, thread: ThreadId) -> Expr {
+    users_thread(backend, user, thread, Timestamp::now())
 }
 
 impl SeaOrmMessageRepository {
@@ -126,7 +139,7 @@ impl SeaOrmMessageRepository {
                 thread::Column::Version,
                 next_version(thread::Column::Version, now),
             )
-            .and_where(thread_scope(user, thread))
+            .and_where(thread_scope(self.db.backend(), user, thread))
             .to_owned();
         if txn.execute(&update).await? == 0 {
             return Err(StoreError::NotFound);
@@ -143,7 +156,7 @@ impl SeaOrmMessageRepository {
         let select = message::Entity::find()
             .select_only()
             .column(Column::Id)
-            .filter(message_scope(user, thread, id));
+            .filter(message_scope(txn.backend(), user, thread, id));
         Ok(txn.row(&select).await?.is_some())
     }
 
@@ -450,7 +463,7 @@ impl SeaOrmMessageRepository {
         let select = Query::select()
             .columns([thread::Column::LastMessageAt, thread::Column::ActiveLeafId])
             .from(thread::Entity)
-            .and_where(thread_scope(user, thread))
+            .and_where(thread_scope(self.db.backend(), user, thread))
             .to_owned();
         let statement = txn.backend().build(&select);
         let row = txn
@@ -531,7 +544,7 @@ impl SeaOrmMessageRepository {
                 thread::Column::ActiveLeafId,
                 stored.last().map(|m| *m.id.as_uuid()),
             )
-            .and_where(thread_scope(user, thread))
+            .and_where(thread_scope(self.db.backend(), user, thread))
             .to_owned();
         txn.execute(&update).await?;
         txn.commit().await?;
@@ -646,10 +659,12 @@ impl SeaOrmMessageRepository {
             i64::try_from(crate::db::sql_limit(query.limit)).unwrap_or(i64::MAX),
         ));
         let limit = values.len();
+        values.push(db.timestamp(Timestamp::now()));
+        let alive = thread_alive_sql("t", values.len());
         let m = columns("m");
         let page = columns("page");
         let sql = format!(
-            r#"WITH RECURSIVE "leaf" AS (SELECT COALESCE($3::uuid, "t"."active_leaf_id") AS "id" FROM "chat_threads" AS "t" WHERE "t"."id" = $1 AND "t"."user_id" = $2), "seg" ("branch_id", "upto_at", "upto_id", "depth") AS (SELECT "m"."branch_id", "m"."created_at", "m"."id", 0 FROM "chat_messages" AS "m" JOIN "leaf" ON "m"."id" = "leaf"."id" WHERE "m"."thread_id" = $1 AND "m"."user_id" = $2 UNION ALL SELECT "p"."branch_id", "p"."created_at", "p"."id", "seg"."depth" + 1 FROM "seg" JOIN "chat_messages" AS "p" ON "p"."user_id" = $2 AND "p"."id" = (SELECT "h"."parent_id" FROM "chat_messages" AS "h" WHERE "h"."branch_id" = "seg"."branch_id" AND "h"."user_id" = $2 ORDER BY "h"."created_at", "h"."id" LIMIT 1)), "info" AS (SELECT "leaf"."id" AS "end_id", EXISTS (SELECT 1 FROM "seg") AS "end_found", ($4::uuid IS NULL OR EXISTS (SELECT 1 FROM "seg" JOIN "chat_messages" AS "e" ON "e"."branch_id" = "seg"."branch_id" WHERE "e"."id" = $4::uuid AND "e"."user_id" = $2 AND ("e"."created_at", "e"."id") <= ("seg"."upto_at", "seg"."upto_id"))) AS "on_path" FROM "leaf"), "page" AS (SELECT "m".* FROM (SELECT * FROM "seg" ORDER BY "depth" {segment_order}) AS "s" CROSS JOIN LATERAL (SELECT {m} FROM "chat_messages" AS "m" WHERE "m"."branch_id" = "s"."branch_id" AND "m"."user_id" = $2 AND ("m"."created_at", "m"."id") <= ("s"."upto_at", "s"."upto_id"){after} ORDER BY "m"."created_at"{order}, "m"."id"{order} LIMIT ${limit}) AS "m" WHERE (SELECT "on_path" FROM "info") ORDER BY "s"."depth" {segment_order}, "m"."created_at"{order}, "m"."id"{order} LIMIT ${limit}) SELECT {page}, CASE WHEN "page"."id" IS NULL THEN NULL WHEN "page"."parent_id" IS NULL THEN (SELECT string_agg("r"."id"::text, ',' ORDER BY "r"."created_at", "r"."id") FROM "chat_messages" AS "r" WHERE "r"."thread_id" = $1 AND "r"."user_id" = $2 AND "r"."parent_id" IS NULL) ELSE (SELECT string_agg("c"."id"::text, ',' ORDER BY "c"."created_at", "c"."id") FROM "chat_messages" AS "c" WHERE "c"."parent_id" = "page"."parent_id" AND "c"."user_id" = $2) END AS "sibling_ids", "info"."end_id", "info"."end_found", "info"."on_path" FROM "info" LEFT JOIN "page" ON true ORDER BY "page"."created_at"{order}, "page"."id"{order}"#
+            r#"WITH RECURSIVE "leaf" AS (SELECT COALESCE($3::uuid, "t"."active_leaf_id") AS "id" FROM "chat_threads" AS "t" WHERE "t"."id" = $1 AND "t"."user_id" = $2 AND {alive}), "seg" ("branch_id", "upto_at", "upto_id", "depth") AS (SELECT "m"."branch_id", "m"."created_at", "m"."id", 0 FROM "chat_messages" AS "m" JOIN "leaf" ON "m"."id" = "leaf"."id" WHERE "m"."thread_id" = $1 AND "m"."user_id" = $2 UNION ALL SELECT "p"."branch_id", "p"."created_at", "p"."id", "seg"."depth" + 1 FROM "seg" JOIN "chat_messages" AS "p" ON "p"."user_id" = $2 AND "p"."id" = (SELECT "h"."parent_id" FROM "chat_messages" AS "h" WHERE "h"."branch_id" = "seg"."branch_id" AND "h"."user_id" = $2 ORDER BY "h"."created_at", "h"."id" LIMIT 1)), "info" AS (SELECT "leaf"."id" AS "end_id", EXISTS (SELECT 1 FROM "seg") AS "end_found", ($4::uuid IS NULL OR EXISTS (SELECT 1 FROM "seg" JOIN "chat_messages" AS "e" ON "e"."branch_id" = "seg"."branch_id" WHERE "e"."id" = $4::uuid AND "e"."user_id" = $2 AND ("e"."created_at", "e"."id") <= ("seg"."upto_at", "seg"."upto_id"))) AS "on_path" FROM "leaf"), "page" AS (SELECT "m".* FROM (SELECT * FROM "seg" ORDER BY "depth" {segment_order}) AS "s" CROSS JOIN LATERAL (SELECT {m} FROM "chat_messages" AS "m" WHERE "m"."branch_id" = "s"."branch_id" AND "m"."user_id" = $2 AND ("m"."created_at", "m"."id") <= ("s"."upto_at", "s"."upto_id"){after} ORDER BY "m"."created_at"{order}, "m"."id"{order} LIMIT ${limit}) AS "m" WHERE (SELECT "on_path" FROM "info") ORDER BY "s"."depth" {segment_order}, "m"."created_at"{order}, "m"."id"{order} LIMIT ${limit}) SELECT {page}, CASE WHEN "page"."id" IS NULL THEN NULL WHEN "page"."parent_id" IS NULL THEN (SELECT string_agg("r"."id"::text, ',' ORDER BY "r"."created_at", "r"."id") FROM "chat_messages" AS "r" WHERE "r"."thread_id" = $1 AND "r"."user_id" = $2 AND "r"."parent_id" IS NULL) ELSE (SELECT string_agg("c"."id"::text, ',' ORDER BY "c"."created_at", "c"."id") FROM "chat_messages" AS "c" WHERE "c"."parent_id" = "page"."parent_id" AND "c"."user_id" = $2) END AS "sibling_ids", "info"."end_id", "info"."end_found", "info"."on_path" FROM "info" LEFT JOIN "page" ON true ORDER BY "page"."created_at"{order}, "page"."id"{order}"#
         );
         let rows = db
             .statement_rows(Statement::from_sql_and_values(
@@ -712,7 +727,7 @@ impl SeaOrmMessageRepository {
                 let select = thread::Entity::find()
                     .select_only()
                     .column(thread::Column::ActiveLeafId)
-                    .filter(thread_scope(user, thread));
+                    .filter(thread_scope(db.backend(), user, thread));
                 let row = db.row(&select).await?.ok_or(StoreError::NotFound)?;
                 match row.get::<Option<uuid::Uuid>>(0)? {
                     Some(leaf) => leaf,
@@ -960,7 +975,7 @@ impl MessageRepository for SeaOrmMessageRepository {
         }
         if messages.is_empty() {
             // Nothing to append: only the thread has to exist.
-            return if thread_exists(db, user, thread).await? {
+            return if tree::thread_exists(&mut Exec::Pool(db), user, thread).await? {
                 Ok(messages)
             } else {
                 Err(StoreError::NotFound)
@@ -1008,7 +1023,7 @@ impl MessageRepository for SeaOrmMessageRepository {
         thread: ThreadId,
         id: MessageId,
     ) -> Result<Message, StoreError> {
-        let select = select_messages().filter(message_scope(user, thread, id));
+        let select = select_messages().filter(message_scope(self.db.backend(), user, thread, id));
         let row = self.db.row(&select).await?.ok_or(StoreError::NotFound)?;
         message_from_row(&row)
     }
@@ -1026,7 +1041,7 @@ impl MessageRepository for SeaOrmMessageRepository {
                     Expr::col((message::Entity, Column::Id))
                         .is_in(chunk.iter().map(|id| *id.as_uuid())),
                 )
-                .filter(in_users_thread(user, thread));
+                .filter(in_live_thread(self.db.backend(), user, thread));
             found.extend(messages_from_rows(&self.db.rows(&select).await?)?);
         }
         Ok(found)
@@ -1039,7 +1054,7 @@ impl MessageRepository for SeaOrmMessageRepository {
         query: MessageListQuery,
     ) -> Result<Vec<Message>, StoreError> {
         let db = &self.db;
-        let mut select = select_messages().filter(in_users_thread(user, thread));
+        let mut select = select_messages().filter(in_live_thread(db.backend(), user, thread));
         if let Some(after) = query.after {
             let position = Expr::tuple([
                 Expr::col((message::Entity, Column::CreatedAt)),
@@ -1065,7 +1080,7 @@ impl MessageRepository for SeaOrmMessageRepository {
         let select = select.limit(sql_limit(query.limit));
         let rows = db.rows(&select).await?;
         // An empty page needs one more look: an empty thread, or no thread at all?
-        if rows.is_empty() && !thread_exists(db, user, thread).await? {
+        if rows.is_empty() && !tree::thread_exists(&mut Exec::Pool(db), user, thread).await? {
             return Err(StoreError::NotFound);
         }
         messages_from_rows(&rows)
@@ -1159,7 +1174,7 @@ impl MessageRepository for SeaOrmMessageRepository {
         update
             .value(Column::UpdatedAt, db.timestamp(now))
             .value(Column::Version, next_version(Column::Version, now))
-            .and_where(message_scope(user, thread, id));
+            .and_where(message_scope(self.db.backend(), user, thread, id));
         if let Some(versions) = &expected {
             update.and_where(Expr::col(Column::Version).is_in(versions.iter().map(Version::get)));
         }
@@ -1195,7 +1210,7 @@ impl MessageRepository for SeaOrmMessageRepository {
             .table(message::Entity)
             .value(Column::Feedback, value)
             .value(Column::Version, next_version(Column::Version, now))
-            .and_where(message_scope(user, thread, id))
+            .and_where(message_scope(self.db.backend(), user, thread, id))
             .returning(Query::returning().columns(MESSAGE_COLUMNS))
             .to_owned();
         let row = db
@@ -1299,7 +1314,7 @@ impl MessageRepository for SeaOrmMessageRepository {
                 thread::Column::Version,
                 next_version(thread::Column::Version, now),
             )
-            .and_where(thread_scope(user, thread))
+            .and_where(thread_scope(self.db.backend(), user, thread))
             .to_owned();
         txn.execute(&update).await?;
         txn.commit().await?;

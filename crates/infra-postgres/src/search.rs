@@ -19,7 +19,7 @@
 use async_trait::async_trait;
 use domain::{
     SearchHit, SearchQuery, SearchRepository, SearchRequest, SearchTerm, StoreError, ThreadTitle,
-    UserId,
+    Timestamp, UserId,
 };
 use sea_orm::sea_query::Value;
 use sea_orm::{DbBackend, IdenStatic, Statement};
@@ -143,6 +143,7 @@ fn postgres_statement(db: &Db, user: &UserId, request: &SearchRequest) -> Statem
     let tsquery = pg_tsquery(&request.query, &mut params);
     let user = params.bind(user.as_str());
     let candidates = params.bind(SearchRequest::CANDIDATES);
+    let now = params.bind(db.timestamp(Timestamp::now()));
     let keyset = match request.after {
         Some(after) => format!(
             "WHERE (hits.rank, hits.created_at, hits.id) < ({}, {}, {})",
@@ -171,7 +172,8 @@ fn postgres_statement(db: &Db, user: &UserId, request: &SearchRequest) -> Statem
          hits AS (\
            SELECT {columns}, t.title AS thread_title, t.user_id AS thread_user_id, \
              round(ts_rank_cd(c.search_vector, ({tsquery}))::float8 * {PG_RANK_SCALE})::bigint AS rank \
-           FROM candidates AS c JOIN chat_threads AS t ON t.id = c.thread_id AND t.user_id = {user}\
+           FROM candidates AS c JOIN chat_threads AS t ON t.id = c.thread_id AND t.user_id = {user} \
+             AND (t.expires_at IS NULL OR t.expires_at > {now})\
          ) \
          SELECT page.*, \
            ts_headline('{PG_CONFIG}', translate(page.content, {markers}, {standins}), ({tsquery}), {options}) AS snippet \
@@ -214,6 +216,7 @@ fn sqlite_statement(db: &Db, user: &UserId, request: &SearchRequest) -> Statemen
     let matches = params.bind(fts5_query(&request.query));
     let user = params.bind(user.as_str());
     let candidates = params.bind(SearchRequest::CANDIDATES);
+    let now = params.bind(db.timestamp(Timestamp::now()));
     let keyset = match request.after {
         Some(after) => format!(
             "WHERE (hits.rank, hits.created_at, hits.id) < ({}, {}, {})",
@@ -254,6 +257,7 @@ fn sqlite_statement(db: &Db, user: &UserId, request: &SearchRequest) -> Statemen
                JOIN chat_messages AS m ON m.id = r.message_id \
                JOIN chat_threads AS t ON t.id = m.thread_id \
                WHERE chat_messages_fts MATCH {matches} AND m.user_id = {user} AND t.user_id = {user} \
+                 AND (t.expires_at IS NULL OR t.expires_at > {now}) \
                ORDER BY m.created_at DESC, m.id DESC LIMIT {candidates}\
              ) AS candidates\
            ) AS hits {keyset} \

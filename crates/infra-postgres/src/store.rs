@@ -195,7 +195,25 @@ impl Store {
     /// fails.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match &self.db {
-            Db::Sqlite(conn) => migration::up_locked(conn).await.map_err(store_error),
+            // An in-memory database exists on the pool's connection only.
+            Db::Sqlite(conn) if sqlite_in_memory(&self.url.0) => {
+                migration::up_locked(conn).await.map_err(store_error)
+            }
+            Db::Sqlite(_) => {
+                // On one connection of its own, closed afterwards, like on PostgreSQL:
+                // every statement of a migration then sees the ones before it, whatever
+                // the pool's connections were doing.
+                let options = StoreOptions {
+                    max_connections: 1,
+                    ..StoreOptions::default()
+                };
+                let conn = connect_sqlite(&self.url.0, &options).await?;
+                let migrated = migration::up_locked(&conn).await.map_err(store_error);
+                if let Err(err) = conn.close().await {
+                    tracing::warn!(error = %err, "closing the migration connection failed");
+                }
+                migrated
+            }
             Db::Postgres(_) => {
                 let mut connect = ConnectOptions::new(self.url.0.clone());
                 connect
@@ -338,13 +356,17 @@ async fn connect_sqlite(
     Database::connect(connect).await.map_err(store_error)
 }
 
+/// Whether a SQLite URL names an in-memory database.
+fn sqlite_in_memory(url: &str) -> bool {
+    url.contains(":memory:") || url.contains("mode=memory")
+}
+
 /// Creates the directory that will hold the SQLite database file, unless the database lives
 /// in memory.
 fn create_sqlite_directory(url: &str) -> Result<(), StoreError> {
     let options = SqliteConnectOptions::from_str(url).map_err(StoreError::unexpected)?;
-    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
     let file = options.get_filename();
-    if in_memory || file.as_os_str().is_empty() {
+    if sqlite_in_memory(url) || file.as_os_str().is_empty() {
         return Ok(());
     }
     match file.parent() {

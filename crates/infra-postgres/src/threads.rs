@@ -2,15 +2,20 @@
 
 use async_trait::async_trait;
 use domain::{
-    ArchivedFilter, Message, MessageId, StoreError, Thread, ThreadId, ThreadListQuery, ThreadPatch,
-    ThreadRepository, Timestamp, UserId, Version,
+    ArchivedFilter, Message, MessageId, PurgeRule, Purged, StoreError, Thread, ThreadId,
+    ThreadListQuery, ThreadPatch, ThreadRepository, Timestamp, UserId, Version,
 };
-use sea_orm::sea_query::{Expr, ExprTrait, Func, InsertStatement, Query, Value};
+use sea_orm::sea_query::{
+    Expr, ExprTrait, Func, InsertStatement, LockBehavior, LockType, Query, Value,
+};
 use sea_orm::{DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select, Statement};
 
 use crate::convert::{THREAD_COLUMNS, thread_from_row, threads_from_rows};
-use crate::db::{Db, lock_thread, next_version, sql_limit, thread_exists, timestamp_value};
+use crate::db::{
+    Db, lock_thread, next_version, sql_limit, thread_alive, timestamp_value, users_thread,
+};
 use crate::entity::thread::{self, Column};
+use crate::error::Misuse;
 use crate::events::EventSignals;
 use crate::messages::insert_messages;
 use crate::tree::{self, Exec};
@@ -32,22 +37,63 @@ impl SeaOrmThreadRepository {
         Self { db, signals }
     }
 
-    /// `id = $id AND user_id = $user`.
-    fn scope(user: &UserId, id: ThreadId) -> Expr {
-        Expr::col((thread::Entity, Column::Id))
-            .eq(*id.as_uuid())
-            .and(Expr::col((thread::Entity, Column::UserId)).eq(user.as_str()))
+    /// `id = $id AND user_id = $user` and not expired now.
+    fn scope(&self, user: &UserId, id: ThreadId) -> Expr {
+        users_thread(self.db.backend(), user, id, Timestamp::now())
+    }
+
+    /// Runs a `DELETE` of threads that returns each deleted thread's `user_id` and
+    /// `message_count`; wakes the event streams of their owners.
+    async fn delete_returning(
+        &self,
+        delete: &sea_orm::sea_query::DeleteStatement,
+    ) -> Result<Purged, StoreError> {
+        let rows = self
+            .db
+            .statement_rows(self.db.backend().build(delete))
+            .await?;
+        let mut purged = Purged::NONE;
+        let mut owners = std::collections::BTreeSet::new();
+        for row in &rows {
+            owners.insert(row.get::<String>(0)?);
+            purged.threads += 1;
+            purged.messages += count(row.get(1)?)?;
+        }
+        for owner in owners {
+            let owner = UserId::parse(owner).map_err(StoreError::unexpected)?;
+            self.signals.changed(&owner);
+        }
+        Ok(purged)
     }
 
     /// After a conditional update matched no row: was the thread missing, or its version
     /// not among the expected ones?
     async fn missing_or_mismatch(&self, user: &UserId, id: ThreadId) -> StoreError {
-        match thread_exists(&self.db, user, id).await {
+        match tree::thread_exists(&mut Exec::Pool(&self.db), user, id).await {
             Ok(true) => StoreError::VersionMismatch,
             Ok(false) => StoreError::NotFound,
             Err(err) => err,
         }
     }
+}
+
+/// The threads that `rule` selects.
+fn purge_condition(backend: DbBackend, rule: PurgeRule) -> Expr {
+    match rule {
+        PurgeRule::User(user) => Expr::col((thread::Entity, Column::UserId)).eq(user.as_str()),
+        // Implies `expires_at IS NOT NULL`: the partial index's rows only.
+        PurgeRule::ExpiredAt(now) => {
+            Expr::col((thread::Entity, Column::ExpiresAt)).lte(timestamp_value(backend, now))
+        }
+        PurgeRule::UpdatedBefore(cutoff) => {
+            Expr::col((thread::Entity, Column::UpdatedAt)).lt(timestamp_value(backend, cutoff))
+        }
+    }
+}
+
+/// A count read back from the database (never negative).
+fn count(value: i64) -> Result<u64, StoreError> {
+    u64::try_from(value).map_err(StoreError::unexpected)
 }
 
 /// `INSERT` of one thread row, as given.
@@ -74,6 +120,7 @@ fn insert_statement(backend: DbBackend, thread: &Thread) -> Result<InsertStateme
             Column::Version,
             Column::ActiveLeafId,
             Column::ActiveStreamId,
+            Column::ExpiresAt,
         ])
         .values([
             Expr::val(*thread.id.as_uuid()),
@@ -94,6 +141,7 @@ fn insert_statement(backend: DbBackend, thread: &Thread) -> Result<InsertStateme
                     .as_ref()
                     .map(|s| s.as_str().to_owned()),
             )),
+            Expr::val(at_or_null(thread.expires_at)),
         ])
         .map_err(StoreError::unexpected)?
         .to_owned())
@@ -110,7 +158,7 @@ impl ThreadRepository for SeaOrmThreadRepository {
     }
 
     async fn get_thread(&self, user: &UserId, id: ThreadId) -> Result<Thread, StoreError> {
-        let select = select_threads().filter(Self::scope(user, id));
+        let select = select_threads().filter(self.scope(user, id));
         let row = self.db.row(&select).await?.ok_or(StoreError::NotFound)?;
         thread_from_row(&row)
     }
@@ -121,8 +169,9 @@ impl ThreadRepository for SeaOrmThreadRepository {
         query: ThreadListQuery,
     ) -> Result<Vec<Thread>, StoreError> {
         let db = &self.db;
-        let mut select =
-            select_threads().filter(Expr::col((thread::Entity, Column::UserId)).eq(user.as_str()));
+        let mut select = select_threads()
+            .filter(Expr::col((thread::Entity, Column::UserId)).eq(user.as_str()))
+            .filter(thread_alive(db.backend(), Timestamp::now()));
         let archived_at = Expr::col((thread::Entity, Column::ArchivedAt));
         select = match query.filter.archived {
             ArchivedFilter::Active => select.filter(archived_at.is_null()),
@@ -153,6 +202,23 @@ impl ThreadRepository for SeaOrmThreadRepository {
             .order_by_desc(Column::UpdatedAt)
             .order_by_desc(Column::Id)
             .limit(sql_limit(query.limit));
+        threads_from_rows(&db.rows(&select).await?)
+    }
+
+    async fn list_threads_by_id(
+        &self,
+        user: &UserId,
+        after: Option<ThreadId>,
+        limit: u64,
+    ) -> Result<Vec<Thread>, StoreError> {
+        let db = &self.db;
+        let mut select = select_threads()
+            .filter(Expr::col((thread::Entity, Column::UserId)).eq(user.as_str()))
+            .filter(thread_alive(db.backend(), Timestamp::now()));
+        if let Some(after) = after {
+            select = select.filter(Expr::col((thread::Entity, Column::Id)).gt(*after.as_uuid()));
+        }
+        let select = select.order_by_asc(Column::Id).limit(sql_limit(limit));
         threads_from_rows(&db.rows(&select).await?)
     }
 
@@ -223,6 +289,9 @@ impl ThreadRepository for SeaOrmThreadRepository {
                 Value::Uuid(leaf.map(|leaf| *leaf.as_uuid())),
             );
         }
+        if let Some(expires_at) = patch.expires_at {
+            update.value(Column::ExpiresAt, db.timestamp_or_null(expires_at));
+        }
         if let Some(stream) = &patch.active_stream {
             update.value(
                 Column::ActiveStreamId,
@@ -236,7 +305,7 @@ impl ThreadRepository for SeaOrmThreadRepository {
         }
         update
             .value(Column::Version, next_version(Column::Version, now))
-            .and_where(Self::scope(user, id));
+            .and_where(self.scope(user, id));
         if let Some(versions) = &expected {
             update.and_where(Expr::col(Column::Version).is_in(versions.iter().map(Version::get)));
         }
@@ -266,7 +335,7 @@ impl ThreadRepository for SeaOrmThreadRepository {
         // same transaction.
         let delete = Query::delete()
             .from_table(thread::Entity)
-            .and_where(Self::scope(user, id))
+            .and_where(self.scope(user, id))
             .to_owned();
         if self.db.execute(&delete).await? == 0 {
             return Err(StoreError::NotFound);
@@ -329,16 +398,59 @@ impl ThreadRepository for SeaOrmThreadRepository {
         Ok(stored)
     }
 
-    async fn delete_all_threads(&self, user: &UserId) -> Result<u64, StoreError> {
+    async fn delete_all_threads(&self, user: &UserId) -> Result<Purged, StoreError> {
         let delete = Query::delete()
             .from_table(thread::Entity)
             .and_where(Expr::col((thread::Entity, Column::UserId)).eq(user.as_str()))
+            .returning(Query::returning().columns([Column::UserId, Column::MessageCount]))
             .to_owned();
-        let deleted = self.db.execute(&delete).await?;
-        if deleted > 0 {
-            self.signals.changed(user);
+        self.delete_returning(&delete).await
+    }
+
+    async fn purge_threads(&self, rule: PurgeRule, limit: u64) -> Result<Purged, StoreError> {
+        let backend = self.db.backend();
+        let mut pick = Query::select();
+        pick.column(Column::Id)
+            .from(thread::Entity)
+            .and_where(purge_condition(backend, rule))
+            .limit(sql_limit(limit));
+        if backend == DbBackend::Postgres {
+            // Replicas sweeping at once take disjoint batches instead of queueing behind
+            // each other's locks (SQLite's writers are serialized anyway).
+            pick.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
         }
-        Ok(deleted)
+        let delete = Query::delete()
+            .from_table(thread::Entity)
+            .and_where(Expr::col((thread::Entity, Column::Id)).in_subquery(pick))
+            .returning(Query::returning().columns([Column::UserId, Column::MessageCount]))
+            .to_owned();
+        self.delete_returning(&delete).await
+    }
+
+    async fn count_purgeable(&self, rule: PurgeRule) -> Result<Purged, StoreError> {
+        let db = &self.db;
+        let select = Query::select()
+            .expr(Func::count(Expr::col((thread::Entity, Column::Id))))
+            .expr(Func::cast_as(
+                Func::coalesce([
+                    Func::sum(Expr::col((thread::Entity, Column::MessageCount))).into(),
+                    Expr::val(0i64),
+                ]),
+                "bigint",
+            ))
+            .from(thread::Entity)
+            .and_where(purge_condition(db.backend(), rule))
+            .to_owned();
+        let row = db
+            .statement_rows(db.backend().build(&select))
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| StoreError::unexpected(Misuse("a count returned no row")))?;
+        Ok(Purged {
+            threads: count(row.get(0)?)?,
+            messages: count(row.get(1)?)?,
+        })
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -118,15 +118,22 @@ pub(crate) async fn nodes(
     Ok(found)
 }
 
-/// Whether the user has this thread.
+/// Whether the user has this thread, and it has not expired.
 pub(crate) async fn thread_exists(
     exec: &mut Exec<'_>,
     user: &UserId,
     thread: ThreadId,
 ) -> Result<bool, StoreError> {
-    let sql = "SELECT id FROM chat_threads WHERE id = $1 AND user_id = $2";
-    let values = vec![Value::from(*thread.as_uuid()), Value::from(user.as_str())];
-    any_row(exec, sql, values).await
+    let sql = format!(
+        r#"SELECT "t"."id" FROM "chat_threads" AS "t" WHERE "t"."id" = $1 AND "t"."user_id" = $2 AND {}"#,
+        crate::db::thread_alive_sql("t", 3)
+    );
+    let values = vec![
+        Value::from(*thread.as_uuid()),
+        Value::from(user.as_str()),
+        exec.timestamp(Timestamp::now()),
+    ];
+    any_row(exec, &sql, values).await
 }
 
 /// Whether the statement finds at least one row.

@@ -357,3 +357,114 @@ pub struct ExportDocument {
     thread: ThreadResponse,
     messages: Vec<MessageResponse>,
 }
+
+/// Threads fetched per statement of the history export.
+const THREADS_PER_PAGE: u64 = 100;
+
+/// The history export's walk over the caller's threads, in id order.
+struct ThreadWalk {
+    state: web::Data<AppState>,
+    user: UserId,
+    after: Option<ThreadId>,
+    done: bool,
+    span: tracing::Span,
+}
+
+/// The caller's threads, fetched [`THREADS_PER_PAGE`] at a time.
+fn all_threads(walk: ThreadWalk) -> impl Stream<Item = Result<Thread, DomainError>> {
+    stream::unfold(walk, |mut walk| async move {
+        if walk.done {
+            return None;
+        }
+        match walk
+            .state
+            .threads
+            .walk(&walk.user, walk.after, THREADS_PER_PAGE)
+            .await
+        {
+            Ok(page) => {
+                walk.done = (page.len() as u64) < THREADS_PER_PAGE;
+                walk.after = page.last().map(|t| t.id);
+                Some((Ok(page), walk))
+            }
+            Err(e) => {
+                walk.span
+                    .in_scope(|| tracing::error!(error = %e, "history export failed mid-stream"));
+                walk.done = true;
+                Some((Err(e), walk))
+            }
+        }
+    })
+    .flat_map(|page| match page {
+        Ok(threads) => stream::iter(threads.into_iter().map(Ok)).left_stream(),
+        Err(e) => stream::once(futures::future::ready(Err(e))).right_stream(),
+    })
+}
+
+/// One NDJSON line: `{"thread": Thread, "messages": [...]}` and a line feed, its messages
+/// streamed page by page. A thread deleted while it is being written ends its line with
+/// the messages read so far.
+fn thread_line(
+    state: &web::Data<AppState>,
+    user: &UserId,
+    thread: &Thread,
+    span: &tracing::Span,
+) -> impl Stream<Item = Result<Bytes, DomainError>> + use<> {
+    let pages = Pages {
+        service: state.messages.clone(),
+        user: user.clone(),
+        thread: thread.id,
+        cursor: None,
+        done: false,
+        first: true,
+        active_path: false,
+        span: span.clone(),
+    };
+    let head = stream::once(futures::future::ready(Ok(Bytes::from(
+        JsonWriter.head(thread),
+    ))));
+    let messages = message_chunks(pages, &JsonWriter).take_while(|chunk| {
+        futures::future::ready(!matches!(
+            chunk,
+            Err(DomainError::NotFound(domain::Resource::Thread))
+        ))
+    });
+    let tail = stream::once(futures::future::ready(Ok(Bytes::from_static(b"]}\n"))));
+    head.chain(messages).chain(tail)
+}
+
+/// `GET /api/v1/me/export`: all of the caller's history, one thread per line.
+#[utoipa::path(get, path = "/api/v1/me/export", tag = "account",
+    responses(
+        (status = 200, description = "All of the caller's threads (archived too; not expired ones), in id order (UUIDv7 ids: creation order), one per line as `{\"thread\": Thread, \"messages\": [Message]}` with every message on every branch in `created_at, id` order, streamed: memory stays bounded whatever the history's size. A thread created during the export may or may not be in it; one deleted during it may end its line early. `POST /api/v1/me/import?format=chat-history` reads this file back.",
+            headers(("Content-Disposition" = String, description = "`attachment; filename=\"chat-history.ndjson\"`.")),
+            content((ExportDocument = "application/x-ndjson"))),
+    ))]
+pub async fn export_history(
+    AuthUser(user): AuthUser,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let span = tracing::Span::current();
+    let walk = ThreadWalk {
+        state: state.clone(),
+        user: user.user_id.clone(),
+        after: None,
+        done: false,
+        span: span.clone(),
+    };
+    let user_id = user.user_id.clone();
+    let body = all_threads(walk)
+        .flat_map(move |thread| match thread {
+            Ok(thread) => thread_line(&state, &user_id, &thread, &span).left_stream(),
+            Err(e) => stream::once(futures::future::ready(Err(e))).right_stream(),
+        })
+        .map(|chunk: Result<Bytes, DomainError>| chunk.map_err(ApiError::from));
+    Ok(HttpResponse::Ok()
+        .content_type("application/x-ndjson")
+        .insert_header(ContentDisposition {
+            disposition: DispositionType::Attachment,
+            parameters: vec![DispositionParam::Filename("chat-history.ndjson".to_owned())],
+        })
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .streaming(body))
+}

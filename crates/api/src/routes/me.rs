@@ -30,6 +30,10 @@ pub async fn delete_history(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let deleted = state.threads.delete_all(&user.user_id).await?;
-    tracing::info!(threads = deleted, "deleted a user's history");
+    tracing::info!(
+        threads = deleted.threads,
+        messages = deleted.messages,
+        "deleted a user's history"
+    );
     Ok(HttpResponse::NoContent().finish())
 }

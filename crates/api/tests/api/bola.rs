@@ -1,6 +1,7 @@
 //! Broken object-level authorization: every operation of the OpenAPI document, every
 //! method, with the real ids of another user's threads and messages (and mixes of real and
-//! random ids), must answer exactly as it answers for a resource that does not exist, and
+//! random ids), and with the ids of the caller's own temporary chat once it has expired,
+//! must answer exactly as it answers for a resource that does not exist, and
 //! must leave the other user's data as it was. The operations are read from
 //! `/openapi.json`, so a route added later is covered, or this test fails until it is.
 
@@ -133,6 +134,19 @@ async fn every_operation_answers_another_users_ids_exactly_like_missing_ones(bac
         "id",
     )
     .to_owned();
+    // A temporary chat of Mallory's own that has expired: gone for her too, exactly like a
+    // thread that does not exist.
+    let temporary = app
+        .post(
+            "/api/v1/threads",
+            "mallory",
+            json!({"title": "temporary", "expires_at": "2999-01-01T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(temporary.status(), 201);
+    let expired = str_of(&temporary.json::<Value>().await.expect("json"), "id").to_owned();
+    let expired_message = str_of(&app.append("mallory", &expired, "gone").await, "id").to_owned();
+    app.db.expire(&expired).await;
     let before = alices_view(&app, &tid).await;
 
     let doc: Value = app
@@ -169,9 +183,14 @@ async fn every_operation_answers_another_users_ids_exactly_like_missing_ones(bac
                 ),
                 ((archived_id.clone(), random()), (random(), random())),
                 ((tid.clone(), random()), (random(), random())),
+                ((expired.clone(), random()), (random(), random())),
             ];
             if template.contains("{message_id}") {
                 cases.push(((random(), alice_messages[1].clone()), (random(), random())));
+                cases.push((
+                    (expired.clone(), expired_message.clone()),
+                    (random(), random()),
+                ));
                 // Her own thread with Alice's message: like a message missing from it; for
                 // a PUT, which creates a missing id, like an id she used elsewhere herself.
                 let twin = if method_name == "PUT" && !template.ends_with("/feedback") {

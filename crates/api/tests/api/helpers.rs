@@ -97,6 +97,52 @@ impl TestDb {
         }
     }
 
+    /// The same database for a second server (a replica); dropped by the original only.
+    pub fn sharing(other: &TestDb) -> Self {
+        Self {
+            url: other.url.clone(),
+            postgres_name: None,
+            _dir: None,
+        }
+    }
+
+    /// Which backend this database is.
+    pub fn backend(&self) -> Backend {
+        if self.url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            Backend::Postgres
+        }
+    }
+
+    /// Runs `sql` on the database directly, on a connection of its own (behind the
+    /// service's back: no event, no version change).
+    pub async fn sql(&self, sql: &str) {
+        let conn = Database::connect(&self.url).await.expect("connect");
+        conn.execute_unprepared(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        conn.close().await.expect("close");
+    }
+
+    /// `id` as a literal of this backend's uuid column.
+    pub fn uuid_literal(&self, id: &str) -> String {
+        match self.backend() {
+            Backend::Postgres => format!("'{id}'"),
+            Backend::Sqlite => format!("X'{}'", id.replace('-', "")),
+        }
+    }
+
+    /// Makes the thread expired: its `expires_at` becomes a moment long past, as if the
+    /// time the client chose had come.
+    pub async fn expire(&self, thread: &str) {
+        self.sql(&format!(
+            "UPDATE chat_threads SET expires_at = '2000-01-01T00:00:00.000000Z' WHERE id = {}",
+            self.uuid_literal(thread)
+        ))
+        .await;
+    }
+
     /// Drops the database now, even while the server still holds connections.
     pub async fn drop_now(&mut self) {
         if let Some(name) = self.postgres_name.take() {

@@ -14,6 +14,7 @@ mod messages;
 mod openapi;
 mod parts;
 mod pool;
+mod retention;
 mod search;
 mod threads;
 mod tree_model;

@@ -45,9 +45,10 @@ async fn creating_a_thread_answers_201_with_location_etag_and_defaults(backend: 
     assert_eq!(thread["last_message_at"], Value::Null);
     assert_eq!(thread["active_leaf_id"], Value::Null);
     assert_eq!(thread["active_stream_id"], Value::Null);
+    assert_eq!(thread["expires_at"], Value::Null);
     assert!(is_timestamp(&thread["created_at"]) && is_timestamp(&thread["updated_at"]));
     let keys: Vec<&String> = thread.as_object().expect("object").keys().collect();
-    assert_eq!(keys.len(), 11, "exactly the contract's fields: {keys:?}");
+    assert_eq!(keys.len(), 12, "exactly the contract's fields: {keys:?}");
 
     let res = app.get(&location, "alice").await;
     assert_eq!(res.status(), 200);

@@ -2,11 +2,13 @@
 
 mod events;
 mod messages;
+mod retention;
 mod search;
 mod threads;
 
 pub use events::EventService;
 pub use messages::MessageService;
+pub use retention::RetentionService;
 pub use search::SearchService;
 pub use threads::ThreadService;
 

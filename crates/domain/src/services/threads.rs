@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use crate::page::CursorScope;
 use crate::{
-    Created, DomainError, IfMatch, Metadata, NewFork, NewThread, Page, PageLimit, Resource,
+    Created, DomainError, IfMatch, Metadata, NewFork, NewThread, Page, PageLimit, Purged, Resource,
     StoreError, Thread, ThreadFilter, ThreadId, ThreadKey, ThreadListQuery, ThreadPatch,
     ThreadRepository, Timestamp, UserId, Version,
 };
@@ -23,6 +23,18 @@ fn not_found(err: StoreError) -> DomainError {
     match err {
         StoreError::NotFound => DomainError::NotFound(Resource::Thread),
         other => other.into(),
+    }
+}
+
+/// `expires_at` must lie after `now`: a time in the past is refused, not taken as
+/// "delete at once".
+fn in_the_future(expires_at: Option<Timestamp>, now: Timestamp) -> Result<(), DomainError> {
+    match expires_at {
+        Some(at) if at <= now => Err(DomainError::invalid(
+            "expires_at",
+            "must be a time in the future",
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -54,6 +66,7 @@ impl ThreadService {
         new: NewThread,
     ) -> Result<Created<Thread>, DomainError> {
         let now = Timestamp::now();
+        in_the_future(new.expires_at, now)?;
         let thread = Thread {
             id: new.id.unwrap_or_else(ThreadId::generate),
             user_id: user.clone(),
@@ -68,6 +81,7 @@ impl ThreadService {
             version: Version::new(now.as_micros()),
             active_leaf_id: None,
             active_stream_id: None,
+            expires_at: new.expires_at,
         };
         match self.repo.insert_thread(&thread).await {
             Ok(()) => Ok(Created {
@@ -77,7 +91,9 @@ impl ThreadService {
             Err(StoreError::AlreadyExists) => match self.repo.get_thread(user, thread.id).await {
                 Ok(existing) if existing.user_id != *user => Err(DomainError::IdConflict),
                 Ok(existing)
-                    if existing.title == new.title && existing.metadata == new.metadata =>
+                    if existing.title == new.title
+                        && existing.metadata == new.metadata
+                        && existing.expires_at == new.expires_at =>
                 {
                     Ok(Created {
                         value: existing,
@@ -131,6 +147,26 @@ impl ThreadService {
         }))
     }
 
+    /// The user's threads after `after` in id order, at most `limit` (1 to 1,000): the
+    /// pages of a walk over every thread, for an export.
+    pub async fn walk(
+        &self,
+        user: &UserId,
+        after: Option<ThreadId>,
+        limit: u64,
+    ) -> Result<Vec<Thread>, DomainError> {
+        let threads = self
+            .repo
+            .list_threads_by_id(user, after, limit.clamp(1, 1_000))
+            .await?;
+        if threads.iter().any(|t| &t.user_id != user) {
+            return Err(DomainError::Unexpected(
+                "thread walk returned another user's thread".into(),
+            ));
+        }
+        Ok(threads)
+    }
+
     /// Applies a partial update; bumps `updated_at` unless the patch only switches the
     /// active leaf.
     ///
@@ -144,9 +180,11 @@ impl ThreadService {
         patch: ThreadPatch,
         if_match: IfMatch,
     ) -> Result<Thread, DomainError> {
+        let now = Timestamp::now();
+        in_the_future(patch.expires_at.flatten(), now)?;
         let thread = self
             .repo
-            .update_thread(user, id, patch, if_match.into_expected(), Timestamp::now())
+            .update_thread(user, id, patch, if_match.into_expected(), now)
             .await
             .map_err(|err| match err {
                 StoreError::UnknownMessage(_) => DomainError::UnknownMessage {
@@ -199,6 +237,8 @@ impl ThreadService {
             version: Version::new(now.as_micros()),
             active_leaf_id: None,
             active_stream_id: None,
+            // A fork of a temporary chat is temporary too, until the same moment.
+            expires_at: origin.expires_at,
         };
         match self
             .repo
@@ -237,8 +277,8 @@ impl ThreadService {
         self.repo.delete_thread(user, id).await.map_err(not_found)
     }
 
-    /// Deletes all of the user's threads and messages; returns how many threads went.
-    pub async fn delete_all(&self, user: &UserId) -> Result<u64, DomainError> {
+    /// Deletes all of the user's threads and messages; returns how many went.
+    pub async fn delete_all(&self, user: &UserId) -> Result<Purged, DomainError> {
         Ok(self.repo.delete_all_threads(user).await?)
     }
 
@@ -279,6 +319,7 @@ mod tests {
             version: Version::new(now.as_micros()),
             active_leaf_id: None,
             active_stream_id: None,
+            expires_at: None,
         }
     }
 
@@ -291,6 +332,7 @@ mod tests {
             id,
             title: ThreadTitle::parse(title).expect("valid"),
             metadata: Metadata::default(),
+            expires_at: None,
         }
     }
 

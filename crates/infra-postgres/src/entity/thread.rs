@@ -22,6 +22,7 @@ pub(crate) struct Model {
     pub version: i64,
     pub active_leaf_id: Option<Uuid>,
     pub active_stream_id: Option<String>,
+    pub expires_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -59,7 +59,7 @@ contract_test!(
                 .delete_all_threads(&bob)
                 .await
                 .expect("delete all"),
-            0
+            domain::Purged::NONE
         );
         let everything = ThreadListQuery {
             filter: ThreadFilter {

@@ -57,6 +57,7 @@ mod isolation;
 mod messages;
 mod pagination;
 mod parts;
+mod retention;
 mod search;
 mod store;
 mod support;

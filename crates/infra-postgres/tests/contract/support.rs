@@ -415,6 +415,7 @@ pub fn new_thread(owner: &UserId, created: Timestamp) -> Thread {
         version: Version::new(created.as_micros()),
         active_leaf_id: None,
         active_stream_id: None,
+        expires_at: None,
     }
 }
 

@@ -313,7 +313,10 @@ contract_test!(
                 .delete_all_threads(&alice)
                 .await
                 .expect("delete"),
-            3
+            domain::Purged {
+                threads: 3,
+                messages: 6
+            }
         );
         let query = domain::ThreadListQuery {
             filter: domain::ThreadFilter {
@@ -337,7 +340,7 @@ contract_test!(
                 .delete_all_threads(&alice)
                 .await
                 .expect("again"),
-            0
+            domain::Purged::NONE
         );
 
         assert_eq!(repos.thread(&bob, bobs.id).await, bobs_before);
