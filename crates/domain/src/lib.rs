@@ -18,6 +18,7 @@
 mod error;
 mod event;
 mod ids;
+mod import;
 mod json;
 mod message;
 mod page;
@@ -33,6 +34,7 @@ mod values;
 pub use error::{DomainError, Resource, StoreError};
 pub use event::{Change, Event, EventId, StreamStart};
 pub use ids::{MessageId, ThreadId, UserId};
+pub use import::{SourceConversation, SourceMessage};
 pub use message::{
     DeleteScope, Message, MessagePatch, NewMessage, ParentChoice, PathMessage, text_and_parts,
 };

@@ -27,6 +27,7 @@ const CONTRACT: &[&str] = &[
     "GET /api/v1/threads/{thread_id}/export",
     "GET /api/v1/me",
     "DELETE /api/v1/me/history",
+    "GET /api/v1/me/export",
     "GET /healthz",
     "GET /readyz",
     "GET /metrics",
