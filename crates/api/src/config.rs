@@ -41,6 +41,9 @@ pub enum Command {
     /// Delete history now: one user's (`--user`, when their account is deleted), or every
     /// thread not changed for `--older-than` days. Prints what it deleted.
     Purge(PurgeArgs),
+    /// Import an export file into one user's history, as `POST /api/v1/me/import` does for
+    /// the caller, with a progress bar on a terminal. Prints what it imported.
+    Import(ImportArgs),
     /// Ask `/readyz` of the server at LISTEN_ADDR (loopback when it listens on all
     /// addresses): exit 0 when it answers 200, non-zero otherwise. For container health
     /// checks (the image has no curl).
@@ -64,6 +67,20 @@ pub struct PurgeArgs {
     /// With `--older-than`: print what would be deleted, delete nothing.
     #[arg(long, requires = "older_than", conflicts_with = "user")]
     pub dry_run: bool,
+}
+
+/// What `import` reads, and for whom.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The user (the Better Auth user id) whose history receives the file.
+    #[arg(long)]
+    pub user: String,
+    /// The file's format: `chat-history` (this service's export), `chatgpt` or `claude`
+    /// (their `conversations.json`).
+    #[arg(long, default_value = "chat-history", value_parser = ["chat-history", "chatgpt", "claude"])]
+    pub format: String,
+    /// The export file.
+    pub file: PathBuf,
 }
 
 /// How log lines are written.
@@ -339,6 +356,10 @@ pub struct Settings {
     #[arg(long, env = "MAX_CONTENT_BYTES", default_value_t = domain::Limits::DEFAULT_MAX_CONTENT_BYTES, global = true)]
     pub max_content_bytes: usize,
 
+    /// Largest file `POST /api/v1/me/import` accepts, in bytes (413 beyond).
+    #[arg(long, env = "MAX_IMPORT_BYTES", default_value_t = 256 * 1024 * 1024, global = true)]
+    pub max_import_bytes: u64,
+
     /// Where the development JWT secret is kept when no authentication is configured.
     #[arg(
         long,
@@ -414,6 +435,7 @@ impl std::fmt::Debug for Settings {
             .field("retention_days", &self.retention_days)
             .field("retention_sweep_secs", &self.retention_sweep_secs)
             .field("max_content_bytes", &self.max_content_bytes)
+            .field("max_import_bytes", &self.max_import_bytes)
             .field("dev_secret_file", &self.dev_secret_file)
             .field("log_format", &self.log_format)
             .finish()

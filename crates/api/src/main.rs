@@ -28,6 +28,22 @@ async fn main() -> ExitCode {
                 // A closed stdout is the only failure and leaves nothing to report.
                 let _ = writeln!(std::io::stdout(), "{line}");
             }),
+        Command::Import(args) => match api::import::command::import(&cli.settings, &args).await {
+            Ok((summary, complete)) => {
+                // A closed stdout is the only failure and leaves nothing to report.
+                let _ = writeln!(std::io::stdout(), "{summary}");
+                if complete {
+                    Ok(())
+                } else {
+                    Err(api::StartupError::Command(
+                        "some conversations could not be imported (listed above); \
+                         the others were"
+                            .into(),
+                    ))
+                }
+            }
+            Err(e) => Err(e),
+        },
         Command::Healthcheck { timeout_secs } => {
             api::startup::healthcheck(&cli.settings, timeout_secs).await
         }

@@ -20,7 +20,7 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::dto;
 use crate::error::Problem;
-use crate::routes::{events, export, health, me, messages, search, threads};
+use crate::routes::{events, export, health, import, me, messages, search, threads};
 
 /// The API description.
 #[derive(Debug, OpenApi)]
@@ -53,6 +53,7 @@ Every response carries `X-Request-Id`.",
         me::me,
         me::delete_history,
         export::export_history,
+        import::import_history,
         health::healthz,
         health::readyz,
         crate::metrics::metrics,

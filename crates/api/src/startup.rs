@@ -15,8 +15,8 @@ use actix_web::{App, HttpServer, Resource, web};
 
 use auth::{AuthConfig, AuthConfigError, Authenticator, Secret, better_auth_endpoints};
 use domain::{
-    EventService, Limits, MessageService, RetentionService, SearchService, SessionStore,
-    ThreadService, UserId,
+    EventService, ImportService, Limits, MessageService, RetentionService, SearchService,
+    SessionStore, ThreadService, UserId,
 };
 use infra_postgres::better_auth::{BetterAuthNames, BetterAuthSessionStore};
 use infra_postgres::{Backend, Pooler, Store, StoreOptions};
@@ -29,7 +29,7 @@ use crate::metrics::{Metrics, PoolStats};
 use crate::middleware::{compress_large_responses, request_id_and_log};
 use crate::openapi;
 use crate::rate_limit::UserRateLimiter;
-use crate::routes::{self, events, export, health, me, messages, search, threads};
+use crate::routes::{self, events, export, health, import, me, messages, search, threads};
 use crate::state::AppState;
 
 /// Why the service could not start. Each message names the setting to fix.
@@ -469,7 +469,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .service(resource("/events").route(web::get().to(events::events)))
                 .service(resource("/me").route(web::get().to(me::me)))
                 .service(resource("/me/history").route(web::delete().to(me::delete_history)))
-                .service(resource("/me/export").route(web::get().to(export::export_history))),
+                .service(resource("/me/export").route(web::get().to(export::export_history)))
+                .service(resource("/me/import").route(web::post().to(import::import_history))),
         )
         .default_service(web::to(routes::not_found));
 }
@@ -583,6 +584,8 @@ impl Application {
         let limits = Limits {
             max_content_bytes: settings.max_content_bytes,
         };
+        let max_import_bytes = settings.max_import_bytes;
+        let imports = Arc::new(tokio::sync::Semaphore::new(crate::routes::import::AT_ONCE));
         let workers = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
         let origins = TrustedOrigins::new(&settings.trusted_origins);
         let limiter = web::Data::new(UserRateLimiter::new(
@@ -605,6 +608,9 @@ impl Application {
                 messages: MessageService::new(store.message_repository()),
                 search: SearchService::new(store.search_repository()),
                 limits,
+                import: ImportService::new(store.thread_repository(), limits),
+                max_import_bytes,
+                imports: imports.clone(),
             });
             App::new()
                 .app_data(state)

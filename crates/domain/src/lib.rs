@@ -7,7 +7,7 @@
 //! adapters implement ([`ThreadRepository`], [`MessageRepository`], [`SearchRepository`],
 //! [`EventLog`] for the live events feed, and [`SessionStore`] for reading Better Auth
 //! sessions) and the application services that hold the rules ([`ThreadService`],
-//! [`MessageService`], [`SearchService`], [`EventService`], [`RetentionService`]).
+//! [`MessageService`], [`SearchService`], [`EventService`], [`RetentionService`], [`ImportService`]).
 //!
 //! Architecture invariant: this crate depends on no web framework, no database driver
 //! or ORM and no async runtime. Adapters depend on it, never the other way round. Mocks
@@ -48,8 +48,8 @@ pub use ports::{MockEventLog, MockMessageRepository, MockSearchRepository, MockT
 pub use retention::{PurgeRule, Purged, SweepReport};
 pub use search::{SearchHit, SearchKey, SearchQuery, SearchRequest, SearchTerm};
 pub use services::{
-    Created, EventService, IfMatch, MessageService, RetentionService, SearchService, ThreadService,
-    Upsert,
+    Created, EventService, IfMatch, ImportService, Imported, MessageService, RetentionService,
+    SearchService, ThreadService, Upsert,
 };
 #[cfg(any(test, feature = "mock"))]
 pub use session::MockSessionStore;

@@ -93,6 +93,20 @@ pub trait ThreadRepository: Send + Sync {
         fork: &Thread,
     ) -> Result<Thread, StoreError>;
 
+    /// Stores an imported thread exactly as given with its messages (each `parent_id`
+    /// `None` or an earlier one of them; `thread.message_count`, `last_message_at` and
+    /// `active_leaf_id` already agree with them), all in one transaction; returns `true`.
+    /// When the thread's user already has a thread with this id (an earlier import),
+    /// nothing is written and it returns `false`.
+    ///
+    /// Errors: `AlreadyExists` when the thread's id is another user's, or one of the
+    /// message ids exists anywhere. Nothing is written on error.
+    async fn import_thread(
+        &self,
+        thread: &Thread,
+        messages: &[Message],
+    ) -> Result<bool, StoreError>;
+
     /// Deletes all of the user's threads and messages (expired ones too); returns how
     /// many went.
     async fn delete_all_threads(&self, user: &UserId) -> Result<Purged, StoreError>;

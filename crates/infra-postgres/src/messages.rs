@@ -835,7 +835,7 @@ fn parse_ids(text: &str) -> Result<Vec<MessageId>, StoreError> {
         .collect()
 }
 
-/// Inserts messages as given (parents set), each into its branch.
+/// Inserts messages as given (parents set, feedback too), each into its branch.
 pub(crate) async fn insert_messages(
     txn: &mut Txn,
     user: &UserId,
@@ -864,8 +864,10 @@ pub(crate) async fn insert_messages(
             Column::Version,
             Column::Parts,
             Column::Status,
+            Column::Feedback,
         ]);
         for (m, branch) in chunk.iter().zip(chunk_branches) {
+            let feedback = m.feedback.as_ref().map(feedback_json).transpose()?;
             insert
                 .values([
                     Expr::val(*m.id.as_uuid()),
@@ -882,6 +884,7 @@ pub(crate) async fn insert_messages(
                     Expr::val(m.version.get()),
                     parts_expr(backend, &m.parts),
                     Expr::val(m.status.as_str()),
+                    json_text(backend, Value::String(feedback)),
                 ])
                 .map_err(StoreError::unexpected)?;
         }

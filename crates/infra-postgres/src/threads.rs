@@ -398,6 +398,39 @@ impl ThreadRepository for SeaOrmThreadRepository {
         Ok(stored)
     }
 
+    async fn import_thread(
+        &self,
+        thread: &Thread,
+        messages: &[Message],
+    ) -> Result<bool, StoreError> {
+        let db = &self.db;
+        let mut txn = db.begin_write().await?;
+        let owner = thread::Entity::find()
+            .select_only()
+            .column(Column::UserId)
+            .filter(Expr::col((thread::Entity, Column::Id)).eq(*thread.id.as_uuid()));
+        if let Some(row) = txn.row(&owner).await? {
+            return if row.get::<String>(0)? == thread.user_id.as_str() {
+                Ok(false)
+            } else {
+                Err(StoreError::AlreadyExists)
+            };
+        }
+        txn.execute(&insert_statement(db.backend(), thread)?)
+            .await?;
+        // Each message continues its parent's branch when it is the first of the
+        // parent's children here, else starts one (see `tree`); a root starts one.
+        let fresh = uuid::Uuid::now_v7();
+        let branches: Vec<uuid::Uuid> = tree::plan_branches(messages)
+            .into_iter()
+            .map(|branch| branch.unwrap_or(fresh))
+            .collect();
+        insert_messages(&mut txn, &thread.user_id, thread.id, messages, &branches).await?;
+        txn.commit().await?;
+        self.signals.changed(&thread.user_id);
+        Ok(true)
+    }
+
     async fn delete_all_threads(&self, user: &UserId) -> Result<Purged, StoreError> {
         let delete = Query::delete()
             .from_table(thread::Entity)

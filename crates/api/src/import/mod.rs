@@ -26,7 +26,9 @@
 
 pub mod chatgpt;
 pub mod claude;
+pub mod command;
 pub mod native;
+pub mod run;
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;

@@ -4,6 +4,7 @@
 pub mod events;
 pub mod export;
 pub mod health;
+pub mod import;
 pub mod me;
 pub mod messages;
 pub mod search;

@@ -8,6 +8,7 @@ mod events;
 mod export;
 mod helpers;
 mod hostile;
+mod import;
 mod isolation;
 mod lifecycle;
 mod messages;

@@ -28,6 +28,7 @@ const CONTRACT: &[&str] = &[
     "GET /api/v1/me",
     "DELETE /api/v1/me/history",
     "GET /api/v1/me/export",
+    "POST /api/v1/me/import",
     "GET /healthz",
     "GET /readyz",
     "GET /metrics",

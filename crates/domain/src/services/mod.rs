@@ -1,12 +1,14 @@
 //! Application services: the use cases, with the rules that hold whatever the adapter.
 
 mod events;
+mod import;
 mod messages;
 mod retention;
 mod search;
 mod threads;
 
 pub use events::EventService;
+pub use import::{ImportService, Imported};
 pub use messages::MessageService;
 pub use retention::RetentionService;
 pub use search::SearchService;
