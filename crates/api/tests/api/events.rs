@@ -25,6 +25,7 @@ on_both_backends!(
     a_user_may_hold_only_so_many_streams,
     shutdown_ends_streams_cleanly,
     users_see_only_their_own_events_under_concurrent_writes,
+    imports_and_the_sweeper_produce_their_events,
 );
 
 /// Longest wait for anything a test expects to arrive (a guard against hanging, not a
@@ -828,4 +829,58 @@ async fn a_lost_listener_connection_ends_streams_and_they_reconnect() {
     };
     let event = resumed.event().await;
     assert_eq!(event.json()["thread"]["title"], "between");
+}
+
+async fn imports_and_the_sweeper_produce_their_events(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.retention_sweep_secs = 1).await;
+    let mut stream = Reader::open(&app, "alice", "", None).await;
+    let file: &[u8] = include_bytes!("../fixtures/import/claude.json");
+    let import = || {
+        app.as_user(
+            reqwest::Method::POST,
+            "/api/v1/me/import?format=claude",
+            "alice",
+        )
+        .body(file.to_vec())
+        .send()
+    };
+    let report: Value = import().await.expect("import").json().await.expect("json");
+    assert_eq!(report["threads_created"], 3, "{report}");
+    assert_eq!(report["messages_created"], 6);
+    // Each thread as created, then its messages, in order; nothing else.
+    let events = stream.events(9).await;
+    let mut threads_seen = Vec::new();
+    for event in &events {
+        match event.kind() {
+            "thread.created" => threads_seen.push(str_of(&event.json()["thread"], "id").to_owned()),
+            "message.created" => {
+                let thread = str_of(&event.json()["message"], "thread_id").to_owned();
+                assert_eq!(threads_seen.last(), Some(&thread), "after its thread");
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(threads_seen.len(), 3);
+    assert_increasing(&events);
+
+    // Importing again stores nothing, so it says nothing: the next event is the next write.
+    let again: Value = import().await.expect("import").json().await.expect("json");
+    assert_eq!(again["threads_skipped"], 3);
+    let res = app
+        .post(
+            "/api/v1/threads",
+            "alice",
+            json!({"title": "temporary", "expires_at": "2999-01-01T00:00:00Z"}),
+        )
+        .await;
+    let temporary: Value = res.json().await.expect("json");
+    let created = stream.event().await;
+    assert_eq!(created.kind(), "thread.created");
+    assert_eq!(created.json()["thread"], temporary);
+
+    // Expired, the sweeper deletes it: other tabs hear of it.
+    app.db.expire(str_of(&temporary, "id")).await;
+    let deleted = stream.event().await;
+    assert_eq!(deleted.kind(), "thread.deleted");
+    assert_eq!(deleted.json()["thread_id"], temporary["id"]);
 }
