@@ -164,3 +164,147 @@ fn purge_needs_exactly_one_of_user_and_older_than() {
         assert!(err.starts_with("error: "), "{args:?}: {err}");
     }
 }
+
+/// A fixture of `tests/fixtures/import`.
+fn fixture(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/import")
+        .join(name)
+}
+
+/// A SQLite file in `dir` that the binary creates.
+fn sqlite_url(dir: &Path, file: &str) -> String {
+    format!("sqlite://{}?mode=rwc", dir.join(file).display())
+}
+
+/// stderr is not a terminal here: no progress bar, so no escape sequence either.
+fn assert_no_ansi(err: &str) {
+    assert!(
+        !err.contains("\u{1b}["),
+        "an escape sequence on stderr: {err:?}"
+    );
+}
+
+#[tokio::test]
+async fn import_lists_what_failed_and_a_second_run_creates_nothing_twice() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = sqlite_url(dir.path(), "history.db");
+    let chatgpt = fixture("chatgpt.json");
+    let import = |format: &str, file: &Path| {
+        let mut cmd = chat_history(dir.path(), &url);
+        cmd.args(["import", "--user", "alice", "--format", format])
+            .arg(file);
+        cmd
+    };
+    let threads = "SELECT count(*) FROM chat_threads";
+    let messages = "SELECT count(*) FROM chat_messages";
+
+    // One conversation of the fixture is broken on purpose; the others are imported.
+    let (code, out, err) = run(&mut import("chatgpt", &chatgpt));
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(
+        out.starts_with("imported 3 threads (17 messages); skipped 0 already imported; 1 failed\n"),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .skip(1)
+            .any(|line| line.starts_with("conversation 2: ")),
+        "{out}"
+    );
+    assert_eq!(
+        out.lines().count(),
+        2,
+        "one line per failed conversation: {out}"
+    );
+    let last = err.trim_end().lines().last().unwrap_or_default();
+    assert!(
+        last.contains("some conversations could not be imported"),
+        "{err}"
+    );
+    assert_no_ansi(&err);
+    assert_eq!(count(&url, threads).await, 3);
+    assert_eq!(count(&url, messages).await, 17);
+
+    let (code, out, err) = run(&mut import("chatgpt", &chatgpt));
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(
+        out.starts_with("imported 0 threads (0 messages); skipped 3 already imported; 1 failed\n"),
+        "{out}"
+    );
+    assert!(out.contains("\nconversation 2: "), "{out}");
+    assert_no_ansi(&err);
+    assert_eq!(count(&url, threads).await, 3);
+    assert_eq!(count(&url, messages).await, 17);
+
+    // Another format's conversations are other threads, even in the same history.
+    let (code, out, err) = run(&mut import("claude", &fixture("claude.json")));
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(
+        out.trim_end(),
+        "imported 3 threads (6 messages); skipped 0 already imported; 0 failed"
+    );
+    assert_no_ansi(&err);
+    assert_eq!(count(&url, threads).await, 6);
+    assert_eq!(count(&url, messages).await, 23);
+}
+
+#[tokio::test]
+async fn import_of_a_missing_or_truncated_file_fails_and_stores_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = sqlite_url(dir.path(), "history.db");
+
+    let missing = dir.path().join("no-such-export.json");
+    let (code, out, err) = run(chat_history(dir.path(), &url)
+        .args(["import", "--user", "alice", "--format", "chatgpt"])
+        .arg(&missing));
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(out.is_empty(), "{out}");
+    assert!(err.starts_with("chat-history: "), "{err}");
+    assert!(
+        err.contains(&format!("{}: cannot open", missing.display())),
+        "{err}"
+    );
+    assert_no_ansi(&err);
+
+    // The first half of the file: its first conversation is whole, the file is not.
+    let whole = std::fs::read(fixture("chatgpt.json")).expect("fixture");
+    let truncated = dir.path().join("truncated.json");
+    std::fs::write(&truncated, &whole[..whole.len() / 2]).expect("write the copy");
+    let (code, out, err) = run(chat_history(dir.path(), &url)
+        .args(["import", "--user", "alice", "--format", "chatgpt"])
+        .arg(&truncated));
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(out.is_empty(), "{out}");
+    assert!(
+        err.contains(
+            "truncated.json: the file is not a chatgpt export: the file ends unexpectedly"
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        err.matches("is it truncated?").count(),
+        1,
+        "said once: {err}"
+    );
+    assert_no_ansi(&err);
+    assert_eq!(count(&url, "SELECT count(*) FROM chat_threads").await, 0);
+    assert_eq!(count(&url, "SELECT count(*) FROM chat_messages").await, 0);
+}
+
+#[test]
+fn import_of_an_unknown_format_is_a_usage_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = sqlite_url(dir.path(), "history.db");
+    let (code, out, err) = run(chat_history(dir.path(), &url)
+        .args(["import", "--user", "alice", "--format", "gemini"])
+        .arg(fixture("chatgpt.json")));
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(out.is_empty(), "{out}");
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(err.contains("gemini"), "{err}");
+    assert!(
+        !dir.path().join("history.db").exists(),
+        "no database opened"
+    );
+}

@@ -108,7 +108,7 @@ pub struct ConversationError {
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {
     /// Reading failed.
-    #[error("the file could not be read: {0}")]
+    #[error("the file could not be read")]
     Io(#[from] std::io::Error),
     /// The file is not valid JSON at this position (for a JSON array format). Also when
     /// something other than whitespace follows the array, or when an element is nested

@@ -56,7 +56,7 @@ pub struct Progress {
 #[derive(Debug, thiserror::Error)]
 pub enum ImportFailure {
     /// The file is not a whole file of its format: nothing was stored.
-    #[error("the file is not a {format} export: {source}")]
+    #[error("the file is not a {format} export")]
     File {
         /// The format it was read as.
         format: Format,

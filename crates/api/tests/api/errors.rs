@@ -97,7 +97,10 @@ async fn every_json_route_answers_400_for_a_body_that_is_not_json_whatever_its_s
     for (template, item) in doc["paths"].as_object().expect("paths") {
         for (method, op) in item.as_object().expect("path item") {
             // JSON bodies only (the import route takes a file of any type).
-            if op["requestBody"]["content"].get("application/json").is_none() {
+            if op["requestBody"]["content"]
+                .get("application/json")
+                .is_none()
+            {
                 continue;
             }
             let path = template

@@ -53,6 +53,7 @@ macro_rules! assert_store_err {
 }
 
 mod concurrency;
+mod import;
 mod isolation;
 mod messages;
 mod pagination;
