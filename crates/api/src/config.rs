@@ -44,6 +44,9 @@ pub enum Command {
     /// Import an export file into one user's history, as `POST /api/v1/me/import` does for
     /// the caller, with a progress bar on a terminal. Prints what it imported.
     Import(ImportArgs),
+    /// Print the OpenAPI 3.1 document this binary serves at `/openapi.json` (pretty, as
+    /// committed in the repository's `openapi.json`).
+    Openapi,
     /// Ask `/readyz` of the server at LISTEN_ADDR (loopback when it listens on all
     /// addresses): exit 0 when it answers 200, non-zero otherwise. For container health
     /// checks (the image has no curl).

@@ -733,3 +733,74 @@ pub struct MeResponse {
     #[schema(value_type = String, pattern = "^(jwt|session)$")]
     pub auth: &'static str,
 }
+
+/// `archived` of `GET /api/v1/threads`, for the OpenAPI document.
+#[derive(Debug, ToSchema)]
+#[schema(as = ArchivedFilter)]
+#[allow(dead_code)]
+pub enum ArchivedSchema {
+    /// Threads that are not archived (the default).
+    #[schema(rename = "false")]
+    False,
+    /// Archived threads only.
+    #[schema(rename = "true")]
+    True,
+    /// Both.
+    #[schema(rename = "all")]
+    All,
+}
+
+/// `order` of a message listing, for the OpenAPI document.
+#[derive(Debug, ToSchema)]
+#[schema(as = Order)]
+#[allow(dead_code)]
+pub enum OrderSchema {
+    /// Root first, oldest first (the default).
+    #[schema(rename = "asc")]
+    Asc,
+    /// Leaf first, newest first.
+    #[schema(rename = "desc")]
+    Desc,
+}
+
+/// `branch` of a message listing, for the OpenAPI document.
+#[derive(Debug, ToSchema)]
+#[schema(as = Branch)]
+#[allow(dead_code)]
+pub enum BranchSchema {
+    /// The path from the root to the active leaf (the default).
+    #[schema(rename = "active")]
+    Active,
+    /// Every message on every branch.
+    #[schema(rename = "all")]
+    All,
+}
+
+/// `format` of a thread export, for the OpenAPI document.
+#[derive(Debug, ToSchema)]
+#[schema(as = ExportFormat)]
+#[allow(dead_code)]
+pub enum ExportFormatSchema {
+    /// `{"thread", "messages"}` (the default).
+    #[schema(rename = "json")]
+    Json,
+    /// The active path as Markdown.
+    #[schema(rename = "markdown")]
+    Markdown,
+}
+
+/// `format` of `POST /api/v1/me/import`, for the OpenAPI document.
+#[derive(Debug, ToSchema)]
+#[schema(as = ImportFormat)]
+#[allow(dead_code)]
+pub enum ImportFormatSchema {
+    /// This service's NDJSON export (the default).
+    #[schema(rename = "chat-history")]
+    ChatHistory,
+    /// ChatGPT's `conversations.json`.
+    #[schema(rename = "chatgpt")]
+    Chatgpt,
+    /// Claude's `conversations.json`.
+    #[schema(rename = "claude")]
+    Claude,
+}

@@ -74,43 +74,154 @@ pub struct Problem {
     /// What went wrong, for people.
     pub detail: String,
     /// Stable, machine-readable (see docs/errors.md).
-    #[schema(value_type = String, pattern = "^[a-z_]+$")]
-    pub code: &'static str,
+    pub code: ProblemCode,
     /// The offending field of a 422, as the client spelled it.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub field: Option<String>,
 }
 
-impl ApiError {
-    fn code(&self) -> &'static str {
+/// Every problem `code` this service answers with (docs/errors.md): a closed list, an enum
+/// in the OpenAPI document, so that clients can switch on it exhaustively.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemCode {
+    /// 404: the thread does not exist, is another user's, or has expired.
+    ThreadNotFound,
+    /// 404: the message does not exist in that thread, or is another user's.
+    MessageNotFound,
+    /// 422: a value breaks a rule; `field` names it.
+    ValidationFailed,
+    /// 422: a body names a message that is not in this thread; `field` names it.
+    UnknownMessage,
+    /// 409: a client id reused with a different body.
+    IdempotencyConflict,
+    /// 409: a client id taken by another thread or user.
+    IdConflict,
+    /// 409: a `PUT` of an existing message with another role or parent.
+    MessageConflict,
+    /// 412: `If-Match` does not name the current `ETag`.
+    PreconditionFailed,
+    /// 400: a cursor that is not a `next_cursor` of this list.
+    InvalidCursor,
+    /// 503: the database (or the session store, or the JWKS) cannot be reached.
+    ServiceUnavailable,
+    /// 500: a bug.
+    InternalError,
+    /// 401: no credential, or one not accepted.
+    Unauthenticated,
+    /// 400: the body is not JSON (or not a whole import file).
+    MalformedJson,
+    /// 400: a path id that is not a UUID.
+    InvalidId,
+    /// 400: a query parameter that does not parse.
+    InvalidQuery,
+    /// 413: the body is larger than the route accepts.
+    PayloadTooLarge,
+    /// 415: a body not sent as JSON.
+    UnsupportedMediaType,
+    /// 403: a cookie-authenticated change from an untrusted origin.
+    UntrustedOrigin,
+    /// 405: the route exists, the method does not.
+    MethodNotAllowed,
+    /// 404: no such route.
+    NotFound,
+    /// 429: over the per-user rate (or the imports a replica runs at once).
+    RateLimited,
+    /// 408: the body did not arrive in time.
+    RequestTimeout,
+    /// 429: too many event streams open.
+    TooManyStreams,
+}
+
+impl ProblemCode {
+    /// Every code.
+    pub const ALL: [Self; 23] = [
+        Self::ThreadNotFound,
+        Self::MessageNotFound,
+        Self::ValidationFailed,
+        Self::UnknownMessage,
+        Self::IdempotencyConflict,
+        Self::IdConflict,
+        Self::MessageConflict,
+        Self::PreconditionFailed,
+        Self::InvalidCursor,
+        Self::ServiceUnavailable,
+        Self::InternalError,
+        Self::Unauthenticated,
+        Self::MalformedJson,
+        Self::InvalidId,
+        Self::InvalidQuery,
+        Self::PayloadTooLarge,
+        Self::UnsupportedMediaType,
+        Self::UntrustedOrigin,
+        Self::MethodNotAllowed,
+        Self::NotFound,
+        Self::RateLimited,
+        Self::RequestTimeout,
+        Self::TooManyStreams,
+    ];
+
+    /// The code as it is sent.
+    pub fn as_str(self) -> &'static str {
         match self {
-            Self::Domain(e) => match e {
-                DomainError::NotFound(Resource::Thread) => "thread_not_found",
-                DomainError::NotFound(Resource::Message) => "message_not_found",
-                DomainError::Invalid { .. } => "validation_failed",
-                DomainError::UnknownMessage { .. } => "unknown_message",
-                DomainError::IdempotencyConflict => "idempotency_conflict",
-                DomainError::IdConflict => "id_conflict",
-                DomainError::MessageConflict => "message_conflict",
-                DomainError::PreconditionFailed => "precondition_failed",
-                DomainError::InvalidCursor => "invalid_cursor",
-                DomainError::Unavailable(_) => "service_unavailable",
-                DomainError::Unexpected(_) => "internal_error",
-            },
-            Self::Auth(AuthError::Unavailable(_)) => "service_unavailable",
-            Self::Auth(_) => "unauthenticated",
-            Self::MalformedJson(_) => "malformed_json",
-            Self::InvalidPathId(_) => "invalid_id",
-            Self::InvalidQuery(_) => "invalid_query",
-            Self::PayloadTooLarge(_) => "payload_too_large",
+            Self::ThreadNotFound => "thread_not_found",
+            Self::MessageNotFound => "message_not_found",
+            Self::ValidationFailed => "validation_failed",
+            Self::UnknownMessage => "unknown_message",
+            Self::IdempotencyConflict => "idempotency_conflict",
+            Self::IdConflict => "id_conflict",
+            Self::MessageConflict => "message_conflict",
+            Self::PreconditionFailed => "precondition_failed",
+            Self::InvalidCursor => "invalid_cursor",
+            Self::ServiceUnavailable => "service_unavailable",
+            Self::InternalError => "internal_error",
+            Self::Unauthenticated => "unauthenticated",
+            Self::MalformedJson => "malformed_json",
+            Self::InvalidId => "invalid_id",
+            Self::InvalidQuery => "invalid_query",
+            Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::UntrustedOrigin => "untrusted_origin",
-            Self::MethodNotAllowed(_) => "method_not_allowed",
-            Self::RouteNotFound => "not_found",
-            Self::RateLimited(_) => "rate_limited",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::NotFound => "not_found",
+            Self::RateLimited => "rate_limited",
             Self::RequestTimeout => "request_timeout",
-            Self::TooManyStreams(_) => "too_many_streams",
+            Self::TooManyStreams => "too_many_streams",
+        }
+    }
+}
+
+impl ApiError {
+    /// The stable `code` of this error.
+    pub fn code(&self) -> ProblemCode {
+        match self {
+            Self::Domain(e) => match e {
+                DomainError::NotFound(Resource::Thread) => ProblemCode::ThreadNotFound,
+                DomainError::NotFound(Resource::Message) => ProblemCode::MessageNotFound,
+                DomainError::Invalid { .. } => ProblemCode::ValidationFailed,
+                DomainError::UnknownMessage { .. } => ProblemCode::UnknownMessage,
+                DomainError::IdempotencyConflict => ProblemCode::IdempotencyConflict,
+                DomainError::IdConflict => ProblemCode::IdConflict,
+                DomainError::MessageConflict => ProblemCode::MessageConflict,
+                DomainError::PreconditionFailed => ProblemCode::PreconditionFailed,
+                DomainError::InvalidCursor => ProblemCode::InvalidCursor,
+                DomainError::Unavailable(_) => ProblemCode::ServiceUnavailable,
+                DomainError::Unexpected(_) => ProblemCode::InternalError,
+            },
+            Self::Auth(AuthError::Unavailable(_)) => ProblemCode::ServiceUnavailable,
+            Self::Auth(_) => ProblemCode::Unauthenticated,
+            Self::MalformedJson(_) => ProblemCode::MalformedJson,
+            Self::InvalidPathId(_) => ProblemCode::InvalidId,
+            Self::InvalidQuery(_) => ProblemCode::InvalidQuery,
+            Self::PayloadTooLarge(_) => ProblemCode::PayloadTooLarge,
+            Self::UnsupportedMediaType => ProblemCode::UnsupportedMediaType,
+            Self::UntrustedOrigin => ProblemCode::UntrustedOrigin,
+            Self::MethodNotAllowed(_) => ProblemCode::MethodNotAllowed,
+            Self::RouteNotFound => ProblemCode::NotFound,
+            Self::RateLimited(_) => ProblemCode::RateLimited,
+            Self::RequestTimeout => ProblemCode::RequestTimeout,
+            Self::TooManyStreams(_) => ProblemCode::TooManyStreams,
         }
     }
 
@@ -232,7 +343,11 @@ impl ResponseError for ApiError {
         let status = self.status_code();
         if status.is_server_error() {
             // Logged once, here at the boundary, with the whole cause chain.
-            tracing::error!(error = %ErrorChain(self), code = self.code(), "request failed");
+            tracing::error!(
+                error = %ErrorChain(self),
+                code = self.code().as_str(),
+                "request failed"
+            );
         }
         let mut response = HttpResponse::build(status);
         response.insert_header((header::CONTENT_TYPE, "application/problem+json"));
@@ -269,5 +384,24 @@ impl std::fmt::Display for ErrorChain<'_> {
             source = cause.source();
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_is_sent_as_its_name_and_documented_in_errors_md() {
+        let errors_md = include_str!("../../../docs/errors.md");
+        for code in ProblemCode::ALL {
+            let sent = serde_json::to_value(code).expect("serializes");
+            assert_eq!(sent, code.as_str(), "{code:?}");
+            assert!(
+                errors_md.contains(&format!("`{}`", code.as_str())),
+                "docs/errors.md lists {}",
+                code.as_str()
+            );
+        }
     }
 }

@@ -44,6 +44,11 @@ async fn main() -> ExitCode {
             }
             Err(e) => Err(e),
         },
+        Command::Openapi => {
+            // A closed stdout is the only failure and leaves nothing to report.
+            let _ = writeln!(std::io::stdout(), "{}", api::openapi::pretty_json());
+            Ok(())
+        }
         Command::Healthcheck { timeout_secs } => {
             api::startup::healthcheck(&cli.settings, timeout_secs).await
         }

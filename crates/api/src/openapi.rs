@@ -60,7 +60,17 @@ Every response carries `X-Request-Id`.",
         openapi_json,
         docs,
     ),
-    components(schemas(Problem, dto::RoleSchema, dto::StatusSchema, dto::RatingSchema)),
+    components(schemas(
+        Problem,
+        dto::RoleSchema,
+        dto::StatusSchema,
+        dto::RatingSchema,
+        dto::ArchivedSchema,
+        dto::OrderSchema,
+        dto::BranchSchema,
+        dto::ExportFormatSchema,
+        dto::ImportFormatSchema,
+    )),
     modifiers(&ErrorResponses),
     security(("bearer" = []), ("session_cookie" = [])),
     tags(
@@ -77,6 +87,12 @@ pub struct ApiDoc;
 /// The document as served.
 pub fn document() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
+}
+
+/// The document pretty-printed, as `chat-history openapi` prints it and the repository's
+/// `openapi.json` holds it (without the final line break).
+pub fn pretty_json() -> String {
+    document().to_pretty_json().unwrap_or_default()
 }
 
 fn document_json() -> &'static str {

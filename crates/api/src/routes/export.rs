@@ -289,7 +289,7 @@ fn message_chunks(
 #[utoipa::path(get, path = "/api/v1/threads/{thread_id}/export", tag = "threads",
     params(
         ("thread_id" = uuid::Uuid, Path),
-        ("format" = Option<String>, Query, pattern = "^(json|markdown)$", description = "`json` (default) or `markdown`."),
+        ("format" = Option<crate::dto::ExportFormatSchema>, Query, description = "`json` (default) or `markdown`."),
     ),
     responses(
         (status = 200, description = "The whole thread as an attachment: JSON `{\"thread\": Thread, \"messages\": [Message]}` with every message on every branch in `created_at, id` order (each with its `parent_id`; the thread with its `active_leaf_id`), or Markdown of the active path.",

@@ -95,7 +95,7 @@ fn failure_source(failure: &ImportFailure) -> String {
 /// `POST /api/v1/me/import?format=chat-history|chatgpt|claude`.
 #[utoipa::path(post, path = "/api/v1/me/import", tag = "account",
     params(
-        ("format" = Option<String>, Query, pattern = "^(chat-history|chatgpt|claude)$", description = "`chat-history` (default: this service's NDJSON export, `GET /api/v1/me/export`), `chatgpt` (ChatGPT's `conversations.json`) or `claude` (Claude's `conversations.json`)."),
+        ("format" = Option<crate::dto::ImportFormatSchema>, Query, description = "`chat-history` (default: this service's NDJSON export, `GET /api/v1/me/export`), `chatgpt` (ChatGPT's `conversations.json`) or `claude` (Claude's `conversations.json`)."),
     ),
     request_body(content = String, description = "The export file as it is, whatever its content type, at most `MAX_IMPORT_BYTES` (default 256 MiB).", content_type = "application/octet-stream"),
     responses(

@@ -70,8 +70,8 @@ fn order(raw: Option<&str>) -> Result<SortOrder, ApiError> {
         ("thread_id" = uuid::Uuid, Path),
         ("limit" = Option<i64>, Query, minimum = 1, maximum = 100, description = "Page size, default 50."),
         ("cursor" = Option<String>, Query, min_length = 1, description = "`next_cursor` of the previous page of the same listing (same `branch`, `through` and `order`), else 400 `invalid_cursor`."),
-        ("order" = Option<String>, Query, pattern = "^(asc|desc)$", description = "`asc` (default: root first, oldest first) or `desc` (leaf first, newest first)."),
-        ("branch" = Option<String>, Query, pattern = "^(active|all)$", description = "`active` (default): the path from the root to the thread's active leaf (when it has none, the path through the newest root and down through newest children); every message carries `sibling_ids`. `all`: every message of the thread on every branch by `(created_at, id)`; cannot be combined with `through` (400 `invalid_query`)."),
+        ("order" = Option<crate::dto::OrderSchema>, Query, description = "`asc` (default: root first, oldest first) or `desc` (leaf first, newest first)."),
+        ("branch" = Option<crate::dto::BranchSchema>, Query, description = "`active` (default): the path from the root to the thread's active leaf (when it has none, the path through the newest root and down through newest children); every message carries `sibling_ids`. `all`: every message of the thread on every branch by `(created_at, id)`; cannot be combined with `through` (400 `invalid_query`)."),
         ("through" = Option<uuid::Uuid>, Query, description = "The path from the root through this message and on down, taking at each step the newest child, to a leaf; every message carries `sibling_ids`. Not a message of this thread: 404 `message_not_found`; not a UUID: 400 `invalid_query`."),
     ),
     responses(

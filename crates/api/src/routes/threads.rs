@@ -68,7 +68,7 @@ fn filter(query: &ListThreadsQuery) -> Result<ThreadFilter, ApiError> {
     params(
         ("limit" = Option<i64>, Query, minimum = 1, maximum = 100, description = "Page size, default 20."),
         ("cursor" = Option<String>, Query, min_length = 1, description = "`next_cursor` of the previous page."),
-        ("archived" = Option<String>, Query, pattern = "^(false|true|all)$", description = "`false` (default), `true` or `all`."),
+        ("archived" = Option<crate::dto::ArchivedSchema>, Query, description = "`false` (default), `true` or `all`."),
         ("pinned" = Option<bool>, Query, description = "Only pinned (`true`) or unpinned (`false`) threads."),
     ),
     responses((status = 200, description = "One page of threads, most recently updated first.", body = PageResponse<ThreadResponse>)))]

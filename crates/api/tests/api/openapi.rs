@@ -119,6 +119,52 @@ async fn the_openapi_document_lists_exactly_the_routes_the_server_serves() {
     assert!(unauthorized["content"]["application/problem+json"].is_object());
 }
 
+/// `openapi.json` at the repository's root is what the binary serves, byte for byte as
+/// `chat-history openapi` prints it; closed lists (problem codes, query values) are enums.
+#[tokio::test]
+async fn the_committed_openapi_json_is_what_the_binary_serves() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../openapi.json");
+    let committed = std::fs::read_to_string(&path).expect("openapi.json at the repository root");
+    assert!(
+        committed == format!("{}\n", api::openapi::pretty_json()),
+        "openapi.json differs from what the binary serves: regenerate it with \
+         `cargo run -q -- openapi > openapi.json`"
+    );
+    let app = spawn_app(Backend::Sqlite).await;
+    let served: Value = app
+        .request(Method::GET, "/openapi.json")
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    let file: Value = serde_json::from_str(&committed).expect("json");
+    assert_eq!(served, file);
+
+    let schemas = &file["components"]["schemas"];
+    let codes: Vec<&str> = schemas["ProblemCode"]["enum"]
+        .as_array()
+        .expect("problem codes are an enum")
+        .iter()
+        .map(|c| c.as_str().expect("code"))
+        .collect();
+    let all: Vec<&str> = api::error::ProblemCode::ALL
+        .iter()
+        .map(|c| c.as_str())
+        .collect();
+    assert_eq!(codes, all);
+    for (name, values) in [
+        ("ArchivedFilter", &["false", "true", "all"][..]),
+        ("Order", &["asc", "desc"]),
+        ("Branch", &["active", "all"]),
+        ("ExportFormat", &["json", "markdown"]),
+        ("ImportFormat", &["chat-history", "chatgpt", "claude"]),
+    ] {
+        assert_eq!(schemas[name]["enum"], json!(values), "{name}");
+    }
+}
+
 fn chromium() -> String {
     let candidates = [
         std::env::var("CHROMIUM").unwrap_or_default(),
