@@ -102,7 +102,7 @@ fn failure_source(failure: &ImportFailure) -> String {
         (status = 200, description = "What was imported. Each conversation becomes one thread, all or none, keeping the source's timestamps (a ChatGPT conversation's tree becomes the message tree, its `current_node` the active leaf). Ids are derived from the source's ids and the caller, so importing the same file again creates nothing twice (`threads_skipped`), and two users importing the same file never collide. Conversations that break a rule are listed in `errors` and the others are imported. An import produces the live events of what it stored.", body = ImportReport),
         (status = 400, description = "The file is not whole (broken or truncated JSON): nothing was imported.", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 413, description = "The file is larger than `MAX_IMPORT_BYTES`.", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The file is JSON but not an export of this format: nothing was imported.", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The body is empty, or JSON but not an export of this format: nothing was imported.", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 429, description = "This process is running as many imports as it runs at once; retry after `Retry-After` seconds.", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn import_history(
@@ -136,6 +136,14 @@ pub async fn import_history(
         .app_data::<BodyTimeout>()
         .map_or(std::time::Duration::from_secs(15), |t| t.0);
     let file = spool(payload, limit, timeout).await?;
+    if file.metadata().map_err(spool_error)?.len() == 0 {
+        // An empty body is a client that forgot the file (`--data-binary @file`), not an
+        // empty history: say so rather than report nothing imported.
+        return Err(ApiError::Domain(DomainError::invalid(
+            "body",
+            "is empty: send the export file as the body",
+        )));
+    }
     let report = import_file(&state.import, &user.user_id, format, file, |_| {})
         .await
         .map_err(file_failure)?;

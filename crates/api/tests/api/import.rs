@@ -306,6 +306,10 @@ async fn a_file_that_is_not_whole_changes_nothing(backend: Backend) {
     assert_eq!(body["code"], "malformed_json");
     let res = import(&app, "alice", "chatgpt", b"{\"title\": \"not a list\"}").await;
     assert_eq!(problem(res, 422).await["code"], "validation_failed");
+    for format in ["chat-history", "chatgpt", "claude"] {
+        let body = problem(import(&app, "alice", format, b"").await, 422).await;
+        assert_eq!(body["field"], "body", "an empty {format} body");
+    }
     let res = import(&app, "alice", "word", CHATGPT).await;
     assert_eq!(problem(res, 400).await["code"], "invalid_query");
     let big = vec![b' '; 64 * 1024 + 1];
