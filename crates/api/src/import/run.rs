@@ -113,8 +113,10 @@ pub async fn import_file(
     .map_err(failed)?;
     file.rewind().map_err(|e| failed(e.into()))?;
 
-    // Pass 2: a reader thread parses, this task stores, a few conversations in between.
-    let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+    // Pass 2: a reader thread parses, this task stores. One conversation waits between
+    // them at most: a parsed conversation is a JSON tree several times its size in the
+    // file, so the queue, not the file, bounds the memory.
+    let (tx, mut rx) = tokio::sync::mpsc::channel(1);
     let read = Arc::new(AtomicU64::new(0));
     let reader = Counting {
         inner: file,
