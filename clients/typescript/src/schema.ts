@@ -362,6 +362,11 @@ export interface components {
          * @enum {string}
          */
         ArchivedFilter: "false" | "true" | "all";
+        /**
+         * @description How the caller authenticated, for the OpenAPI document.
+         * @enum {string}
+         */
+        AuthMethod: "jwt" | "session";
         /** @description `POST /api/v1/threads/{thread_id}/messages/batch`. */
         BatchBody: {
             /** @description 1 to 100 messages, stored in this order, all or none. */
@@ -440,7 +445,7 @@ export interface components {
                  * Format: uuid
                  * @description The message it follows in the conversation tree; `null` for a root.
                  */
-                parent_id?: string | null;
+                parent_id: string | null;
                 role: components["schemas"]["Role"];
                 /** @description The text: what search and the markdown export read. */
                 content: string;
@@ -452,7 +457,7 @@ export interface components {
                 status: components["schemas"]["MessageStatus"];
                 sources: components["schemas"]["JsonObject"][];
                 metadata: components["schemas"]["JsonObject"];
-                feedback?: null | components["schemas"]["Feedback"];
+                feedback: null | components["schemas"]["Feedback"];
                 /** Format: date-time */
                 created_at: string;
                 /** Format: date-time */
@@ -532,7 +537,7 @@ export interface components {
         Feedback: {
             rating: components["schemas"]["Rating"];
             /** @description `null` when the user wrote none. */
-            comment?: string | null;
+            comment: string | null;
             /** @description `[]` when the user picked none. */
             tags: string[];
             /**
@@ -637,7 +642,7 @@ export interface components {
             /** @description The Better Auth user id. */
             user_id: string;
             /** @description `jwt` or `session`. */
-            auth: string;
+            auth: components["schemas"]["AuthMethod"];
         };
         /**
          * @description A message. Like [`ThreadResponse`], moved out of the domain value and serialized
@@ -652,7 +657,7 @@ export interface components {
              * Format: uuid
              * @description The message it follows in the conversation tree; `null` for a root.
              */
-            parent_id?: string | null;
+            parent_id: string | null;
             role: components["schemas"]["Role"];
             /** @description The text: what search and the markdown export read. */
             content: string;
@@ -664,7 +669,7 @@ export interface components {
             status: components["schemas"]["MessageStatus"];
             sources: components["schemas"]["JsonObject"][];
             metadata: components["schemas"]["JsonObject"];
-            feedback?: null | components["schemas"]["Feedback"];
+            feedback: null | components["schemas"]["Feedback"];
             /** Format: date-time */
             created_at: string;
             /** Format: date-time */
@@ -708,7 +713,7 @@ export interface components {
                  * Format: uuid
                  * @description The message it follows in the conversation tree; `null` for a root.
                  */
-                parent_id?: string | null;
+                parent_id: string | null;
                 role: components["schemas"]["Role"];
                 /** @description The text: what search and the markdown export read. */
                 content: string;
@@ -720,7 +725,7 @@ export interface components {
                 status: components["schemas"]["MessageStatus"];
                 sources: components["schemas"]["JsonObject"][];
                 metadata: components["schemas"]["JsonObject"];
-                feedback?: null | components["schemas"]["Feedback"];
+                feedback: null | components["schemas"]["Feedback"];
                 /** Format: date-time */
                 created_at: string;
                 /** Format: date-time */
@@ -735,7 +740,7 @@ export interface components {
             /** @description Whether another page follows. */
             has_more: boolean;
             /** @description Pass as `cursor` to get the next page; `null` on the last. */
-            next_cursor?: string | null;
+            next_cursor: string | null;
         };
         /** @description Every list answer. */
         PageResponse_SearchHit: {
@@ -755,7 +760,7 @@ export interface components {
             /** @description Whether another page follows. */
             has_more: boolean;
             /** @description Pass as `cursor` to get the next page; `null` on the last. */
-            next_cursor?: string | null;
+            next_cursor: string | null;
         };
         /** @description Every list answer. */
         PageResponse_Thread: {
@@ -773,7 +778,7 @@ export interface components {
                  * Format: date-time
                  * @description `created_at` of the newest message; `null` when the thread is empty.
                  */
-                last_message_at?: string | null;
+                last_message_at: string | null;
                 /** Format: date-time */
                 created_at: string;
                 /**
@@ -786,19 +791,19 @@ export interface components {
                  * @description The message the user is looking at: its path from the root is the conversation
                  *     (`branch=active`). `null` for an empty thread, or after it was set to `null`.
                  */
-                active_leaf_id?: string | null;
+                active_leaf_id: string | null;
                 /** @description The id of the reply stream in flight, as an app set it; `null` when none. */
-                active_stream_id?: string | null;
+                active_stream_id: string | null;
                 /**
                  * Format: date-time
                  * @description When the thread expires (a temporary chat); `null` when it stays until deleted.
                  */
-                expires_at?: string | null;
+                expires_at: string | null;
             }[];
             /** @description Whether another page follows. */
             has_more: boolean;
             /** @description Pass as `cursor` to get the next page; `null` on the last. */
-            next_cursor?: string | null;
+            next_cursor: string | null;
         };
         /** @description An RFC 9457 problem document with our `code` (and `field` for validation errors). */
         Problem: {
@@ -980,7 +985,7 @@ export interface components {
              * Format: date-time
              * @description `created_at` of the newest message; `null` when the thread is empty.
              */
-            last_message_at?: string | null;
+            last_message_at: string | null;
             /** Format: date-time */
             created_at: string;
             /**
@@ -993,14 +998,14 @@ export interface components {
              * @description The message the user is looking at: its path from the root is the conversation
              *     (`branch=active`). `null` for an empty thread, or after it was set to `null`.
              */
-            active_leaf_id?: string | null;
+            active_leaf_id: string | null;
             /** @description The id of the reply stream in flight, as an app set it; `null` when none. */
-            active_stream_id?: string | null;
+            active_stream_id: string | null;
             /**
              * Format: date-time
              * @description When the thread expires (a temporary chat); `null` when it stays until deleted.
              */
-            expires_at?: string | null;
+            expires_at: string | null;
         };
         /**
          * Tool call

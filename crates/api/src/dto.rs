@@ -444,7 +444,7 @@ pub struct ThreadResponse {
     message_count: i64,
     /// `created_at` of the newest message; `null` when the thread is empty.
     #[serde(serialize_with = "rfc3339_or_null")]
-    #[schema(value_type = Option<String>, format = DateTime)]
+    #[schema(value_type = Option<String>, format = DateTime, required = true)]
     last_message_at: Option<Timestamp>,
     #[serde(serialize_with = "rfc3339")]
     #[schema(value_type = String, format = DateTime)]
@@ -455,14 +455,14 @@ pub struct ThreadResponse {
     updated_at: Timestamp,
     /// The message the user is looking at: its path from the root is the conversation
     /// (`branch=active`). `null` for an empty thread, or after it was set to `null`.
-    #[schema(value_type = Option<String>, format = Uuid)]
+    #[schema(value_type = Option<String>, format = Uuid, required = true)]
     active_leaf_id: Option<uuid::Uuid>,
     /// The id of the reply stream in flight, as an app set it; `null` when none.
-    #[schema(value_type = Option<String>, pattern = "^[A-Za-z0-9._-]{1,128}$")]
+    #[schema(value_type = Option<String>, pattern = "^[A-Za-z0-9._-]{1,128}$", required = true)]
     active_stream_id: Option<String>,
     /// When the thread expires (a temporary chat); `null` when it stays until deleted.
     #[serde(serialize_with = "rfc3339_or_null")]
-    #[schema(value_type = Option<String>, format = DateTime)]
+    #[schema(value_type = Option<String>, format = DateTime, required = true)]
     expires_at: Option<Timestamp>,
 }
 
@@ -501,7 +501,7 @@ pub struct MessageResponse {
     #[schema(value_type = String, format = Uuid)]
     thread_id: uuid::Uuid,
     /// The message it follows in the conversation tree; `null` for a root.
-    #[schema(value_type = Option<String>, format = Uuid)]
+    #[schema(value_type = Option<String>, format = Uuid, required = true)]
     parent_id: Option<uuid::Uuid>,
     #[schema(value_type = RoleSchema)]
     role: &'static str,
@@ -518,6 +518,7 @@ pub struct MessageResponse {
     #[schema(value_type = crate::parts::JsonObject)]
     metadata: Box<RawValue>,
     /// The user's rating; `null` when none was given.
+    #[schema(required = true)]
     feedback: Option<FeedbackResponse>,
     #[serde(serialize_with = "rfc3339")]
     #[schema(value_type = String, format = DateTime)]
@@ -529,7 +530,7 @@ pub struct MessageResponse {
     /// parent (for a root: the thread's roots), itself included, in `created_at, id` order.
     /// A UI shows "2 / 3" from the position of `id` in it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Vec<String>>, nullable = false)]
+    #[schema(value_type = Option<Vec<uuid::Uuid>>, nullable = false)]
     sibling_ids: Option<Vec<uuid::Uuid>>,
 }
 
@@ -650,6 +651,7 @@ pub struct FeedbackResponse {
     #[schema(value_type = RatingSchema)]
     rating: &'static str,
     /// `null` when the user wrote none.
+    #[schema(required = true)]
     comment: Option<String>,
     /// `[]` when the user picked none.
     tags: Vec<String>,
@@ -714,6 +716,7 @@ pub struct PageResponse<T> {
     /// Whether another page follows.
     pub has_more: bool,
     /// Pass as `cursor` to get the next page; `null` on the last.
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 
@@ -730,8 +733,21 @@ pub struct MeResponse {
     /// The Better Auth user id.
     pub user_id: String,
     /// `jwt` or `session`.
-    #[schema(value_type = String, pattern = "^(jwt|session)$")]
+    #[schema(value_type = AuthMethodSchema)]
     pub auth: &'static str,
+}
+
+/// How the caller authenticated, for the OpenAPI document.
+#[derive(Debug, ToSchema)]
+#[schema(as = AuthMethod)]
+#[allow(dead_code)]
+pub enum AuthMethodSchema {
+    /// A JWT (Better Auth's `jwt` plugin, or a configured key).
+    #[schema(rename = "jwt")]
+    Jwt,
+    /// A Better Auth session (cookie or session token).
+    #[schema(rename = "session")]
+    Session,
 }
 
 /// `archived` of `GET /api/v1/threads`, for the OpenAPI document.
