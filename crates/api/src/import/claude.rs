@@ -454,23 +454,15 @@ mod tests {
 
     use serde_json::json;
 
-    use super::super::{
-        ConversationError, FileError, Format, SourceConversation, read_conversations,
-    };
+    use super::super::{FileError, Format, SourceConversation, read_conversations};
     use super::base64;
 
     const FIXTURE: &str = include_str!("../../tests/fixtures/import/claude.json");
 
-    type Outcome = Result<SourceConversation, ConversationError>;
+    use super::super::testing::Outcome;
 
     fn read_all(file: &[u8]) -> (Vec<Outcome>, Result<(), FileError>) {
-        let mut seen = Vec::new();
-        let result = read_conversations(Format::Claude, file, |index, outcome| {
-            assert_eq!(index, seen.len());
-            seen.push(outcome);
-            ControlFlow::Continue(())
-        });
-        (seen, result)
+        super::super::testing::read_all(Format::Claude, file)
     }
 
     fn conversations() -> Vec<SourceConversation> {

@@ -650,3 +650,26 @@ mod tests {
         }
     }
 }
+
+/// What the format modules' tests share.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::ops::ControlFlow;
+
+    use super::{ConversationError, FileError, Format, SourceConversation, read_conversations};
+
+    /// One conversation as a reader hands it over.
+    pub(crate) type Outcome = Result<SourceConversation, ConversationError>;
+
+    /// Every conversation of `file` read as `format`, in order (checking that the indexes
+    /// are consecutive), and how the file ended.
+    pub(crate) fn read_all(format: Format, file: &[u8]) -> (Vec<Outcome>, Result<(), FileError>) {
+        let mut seen = Vec::new();
+        let result = read_conversations(format, file, |index, outcome| {
+            assert_eq!(index, seen.len(), "indices are consecutive");
+            seen.push(outcome);
+            ControlFlow::Continue(())
+        });
+        (seen, result)
+    }
+}

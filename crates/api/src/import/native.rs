@@ -300,22 +300,14 @@ mod tests {
 
     use serde_json::json;
 
-    use super::super::{
-        ConversationError, FileError, Format, SourceConversation, read_conversations,
-    };
+    use super::super::{FileError, Format, SourceConversation, read_conversations};
 
     const FIXTURE: &str = include_str!("../../tests/fixtures/import/chat-history.ndjson");
 
-    type Outcome = Result<SourceConversation, ConversationError>;
+    use super::super::testing::Outcome;
 
     fn read_all(file: &[u8]) -> (Vec<Outcome>, Result<(), FileError>) {
-        let mut seen = Vec::new();
-        let result = read_conversations(Format::ChatHistory, file, |index, outcome| {
-            assert_eq!(index, seen.len());
-            seen.push(outcome);
-            ControlFlow::Continue(())
-        });
-        (seen, result)
+        super::super::testing::read_all(Format::ChatHistory, file)
     }
 
     fn conversations() -> Vec<SourceConversation> {
