@@ -70,10 +70,9 @@ pub async fn purge(settings: &Settings, args: &PurgeArgs) -> Result<String, Star
                 .map(|purged| format!("deleted {} of user {user}", counts(purged)))
         }
         (None, Some(days)) => {
-            let now = Timestamp::now();
-            let cutoff = now.plus_micros(-(i64::from(days) * 86_400_000_000));
+            let cutoff = RetentionService::cutoff(Timestamp::now(), period(days));
             service
-                .purge_older_than(period(days), now, args.dry_run)
+                .purge_changed_before(cutoff, args.dry_run)
                 .await
                 .map(|purged| {
                     let verb = if args.dry_run {

@@ -224,6 +224,28 @@ struct Pages {
     span: tracing::Span,
 }
 
+impl Pages {
+    /// The walk over `thread`'s messages from the first page, logging in `span`.
+    fn new(
+        service: MessageService,
+        user: UserId,
+        thread: ThreadId,
+        active_path: bool,
+        span: tracing::Span,
+    ) -> Self {
+        Self {
+            service,
+            user,
+            thread,
+            cursor: None,
+            done: false,
+            first: true,
+            active_path,
+            span,
+        }
+    }
+}
+
 /// The messages of a thread in `(created_at, id)` order (all of them, or those of the active
 /// path), fetched 100 at a time.
 fn message_chunks(
@@ -320,16 +342,13 @@ pub async fn export_thread(
         Format::Json => (&JsonWriter, "application/json", "json"),
         Format::Markdown => (&MarkdownWriter, "text/markdown; charset=utf-8", "md"),
     };
-    let pages = Pages {
-        service: state.messages.clone(),
-        user: user.user_id.clone(),
-        thread: id,
-        cursor: None,
-        done: false,
-        first: true,
-        active_path: matches!(format, Format::Markdown),
-        span: tracing::Span::current(),
-    };
+    let pages = Pages::new(
+        state.messages.clone(),
+        user.user_id.clone(),
+        id,
+        matches!(format, Format::Markdown),
+        tracing::Span::current(),
+    );
     let head = stream::once(futures::future::ready(Ok(Bytes::from(
         writer.head(&thread),
     ))));
@@ -410,16 +429,13 @@ fn thread_line(
     thread: &Thread,
     span: &tracing::Span,
 ) -> impl Stream<Item = Result<Bytes, DomainError>> + use<> {
-    let pages = Pages {
-        service: state.messages.clone(),
-        user: user.clone(),
-        thread: thread.id,
-        cursor: None,
-        done: false,
-        first: true,
-        active_path: false,
-        span: span.clone(),
-    };
+    let pages = Pages::new(
+        state.messages.clone(),
+        user.clone(),
+        thread.id,
+        false,
+        span.clone(),
+    );
     let head = stream::once(futures::future::ready(Ok(Bytes::from(
         JsonWriter.head(thread),
     ))));

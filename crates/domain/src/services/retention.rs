@@ -43,18 +43,13 @@ impl RetentionService {
         self
     }
 
-    /// The retention period, `None` when threads are kept forever.
-    pub fn retention(&self) -> Option<Duration> {
-        self.retention
-    }
-
     /// One sweep at `now`: every thread expired by then, and every thread last changed
     /// more than the retention period before it. Safe while other processes sweep too.
     pub async fn sweep(&self, now: Timestamp) -> Result<SweepReport, DomainError> {
         let expired = self.purge(PurgeRule::ExpiredAt(now)).await?;
         let retention = match self.retention {
             Some(period) => {
-                self.purge(PurgeRule::UpdatedBefore(cutoff(now, period)))
+                self.purge(PurgeRule::UpdatedBefore(Self::cutoff(now, period)))
                     .await?
             }
             None => Purged::NONE,
@@ -62,15 +57,21 @@ impl RetentionService {
         Ok(SweepReport { expired, retention })
     }
 
-    /// Deletes (or with `dry_run` only counts) the threads last changed more than `age`
-    /// before `now`, with their messages.
-    pub async fn purge_older_than(
+    /// `now - age`: threads last changed before it are older than `age`. Saturates at the
+    /// earliest time there is.
+    pub fn cutoff(now: Timestamp, age: Duration) -> Timestamp {
+        let micros = i64::try_from(age.as_micros()).unwrap_or(i64::MAX);
+        now.plus_micros(-micros)
+    }
+
+    /// Deletes (or with `dry_run` only counts) the threads last changed before `cutoff`
+    /// (see [`RetentionService::cutoff`]), with their messages.
+    pub async fn purge_changed_before(
         &self,
-        age: Duration,
-        now: Timestamp,
+        cutoff: Timestamp,
         dry_run: bool,
     ) -> Result<Purged, DomainError> {
-        let rule = PurgeRule::UpdatedBefore(cutoff(now, age));
+        let rule = PurgeRule::UpdatedBefore(cutoff);
         if dry_run {
             return Ok(self.repo.count_purgeable(rule).await?);
         }
@@ -94,12 +95,6 @@ impl RetentionService {
             }
         }
     }
-}
-
-/// `now - age`, saturating at the earliest time there is.
-fn cutoff(now: Timestamp, age: Duration) -> Timestamp {
-    let micros = i64::try_from(age.as_micros()).unwrap_or(i64::MAX);
-    now.plus_micros(-micros)
 }
 
 #[cfg(test)]
@@ -194,7 +189,7 @@ mod tests {
             });
         repo.expect_purge_threads().never();
         let counted = RetentionService::new(Arc::new(repo), None)
-            .purge_older_than(DAY, now, true)
+            .purge_changed_before(RetentionService::cutoff(now, DAY), true)
             .await
             .expect("counted");
         assert_eq!(counted.threads, 4);
@@ -247,6 +242,6 @@ mod tests {
     #[test]
     fn the_cutoff_saturates_instead_of_overflowing() {
         let now = at(0);
-        assert!(cutoff(now, Duration::MAX) <= now);
+        assert!(RetentionService::cutoff(now, Duration::MAX) <= now);
     }
 }
