@@ -10,6 +10,7 @@ on_both_backends!(
     a_chatgpt_export_becomes_trees_and_importing_it_again_creates_nothing,
     claude_and_our_own_exports_import_and_an_export_round_trips,
     a_file_that_is_not_whole_changes_nothing,
+    a_file_larger_than_a_request_body_imports_within_max_import_bytes,
 );
 
 const CHATGPT: &[u8] = include_bytes!("../fixtures/import/chatgpt.json");
@@ -337,4 +338,27 @@ async fn a_file_that_is_not_whole_changes_nothing(backend: Backend) {
         .map(|e| &e["index"])
         .collect();
     assert_eq!(indexes, [&json!(0), &json!(1), &json!(2)]);
+}
+
+async fn a_file_larger_than_a_request_body_imports_within_max_import_bytes(backend: Backend) {
+    let app = spawn_app(backend).await;
+    // Three messages of 900 KB: an export of about 2.7 MB, over the 2 MiB of other bodies.
+    let thread = app.create_thread("alice", "long").await;
+    let tid = thread["id"].as_str().expect("id");
+    for _ in 0..3 {
+        app.append("alice", tid, &"x".repeat(900_000)).await;
+    }
+    let export = app
+        .get("/api/v1/me/export", "alice")
+        .await
+        .bytes()
+        .await
+        .expect("export");
+    assert!(export.len() > 2 * 1024 * 1024, "{} bytes", export.len());
+    let res = import(&app, "bob", "chat-history", &export).await;
+    let status = res.status();
+    let report: Value = res.json().await.expect("json");
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["threads_created"], 1);
+    assert_eq!(report["messages_created"], 3);
 }
