@@ -13,6 +13,9 @@
 #   SUBSCRIBERS=1000  DURATION=20  CONNECTIONS=16  LIGHT_CONNECTIONS=2  WARMUP=3
 #   RESET=vacuum (before each run: vacuum the outbox, the counters and the threads; or
 #   truncate: also empty the outbox; or none)
+#   PIN=0 (1: PostgreSQL on core 0; the service, wrk and the stream reader on core 1, so
+#   that the benchmark's own clients do not take CPU from the database, as when the
+#   subscribers are browsers elsewhere; see bench/run.sh)
 #   PGURL=postgres://postgres@127.0.0.1:5432   PORT=18080   KEEP_DB=0   SKIP_BUILD=0
 set -euo pipefail
 
@@ -24,6 +27,7 @@ CONNECTIONS=${CONNECTIONS:-16}
 LIGHT_CONNECTIONS=${LIGHT_CONNECTIONS:-2}
 RESET=${RESET:-vacuum}
 WARMUP=${WARMUP:-3}
+PIN=${PIN:-0}
 source bench/lib.sh
 kit_defaults events
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
@@ -39,6 +43,7 @@ FROM generate_series(1, $SUBSCRIBERS) AS u, generate_series(1, 20) AS k;
 SQL
 BETTER_AUTH_SECRET=unused python3 bench/tools/bench.py tokens "$SUBSCRIBERS" "$RESULTS"
 SERVICE_ENV="EVENTS_MAX_STREAMS_PER_USER=4 $SERVICE_ENV"
+if [[ $PIN == 1 ]]; then pin_postgres; fi
 start_service "$DB"
 
 append() { # append NAME [CONNECTIONS]: the append load for DURATION s, after WARMUP s
@@ -53,18 +58,18 @@ append() { # append NAME [CONNECTIONS]: the append load for DURATION s, after WA
     vacuum) psql "$PGURL/$DB" -qc "VACUUM ANALYZE chat_events, chat_event_seq, chat_threads" >/dev/null ;;
   esac
   SCENARIO=append USERS=$SUBSCRIBERS TOKENS="$RESULTS/jwt.txt" \
-    wrk -t2 -c"$conns" -d"${WARMUP}s" -s bench/wrk/scenario.lua "http://127.0.0.1:$PORT" >/dev/null
+    $LOAD_PREFIX wrk -t2 -c"$conns" -d"${WARMUP}s" -s bench/wrk/scenario.lua "http://127.0.0.1:$PORT" >/dev/null
   python3 bench/tools/bench.py sample "$RESULTS/cpu-$1.json" "$SERVICE_PID" &
   local sampler=$!
   SCENARIO=append USERS=$SUBSCRIBERS TOKENS="$RESULTS/jwt.txt" WRK_JSON="$RESULTS/wrk-$1.json" \
-    wrk -t2 -c"$conns" -d"${DURATION}s" --timeout 10s -s bench/wrk/scenario.lua \
+    $LOAD_PREFIX wrk -t2 -c"$conns" -d"${DURATION}s" --timeout 10s -s bench/wrk/scenario.lua \
     "http://127.0.0.1:$PORT" >/dev/null
   kill "$sampler"; wait "$sampler" 2>/dev/null || true
 }
 
 with_streams() { # with_streams NAME [CONNECTIONS]: the append load with SUBSCRIBERS streams open
   log "opening $SUBSCRIBERS streams"
-  coproc SUBS { python3 bench/tools/events.py "http://127.0.0.1:$PORT" "$RESULTS/jwt.txt" \
+  coproc SUBS { $LOAD_PREFIX python3 bench/tools/events.py "http://127.0.0.1:$PORT" "$RESULTS/jwt.txt" \
     "$SUBSCRIBERS" "$((DURATION + WARMUP + 2))" "$RESULTS/events-$1.json"; }
   local line
   read -r line <&"${SUBS[0]}"
@@ -81,7 +86,7 @@ log "append without streams (2)"
 append without-2
 with_streams light "$LIGHT_CONNECTIONS"
 
-python3 - "$RESULTS" "$LOAD_BEFORE" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'PY'
+python3 - "$RESULTS" "$LOAD_BEFORE" "$(cut -d' ' -f1-3 /proc/loadavg)" "$PIN" <<'PY'
 import json, sys
 d = sys.argv[1]
 runs = {n: json.load(open(f"{d}/wrk-{n}.json")) for n in ("without-1", "with", "without-2", "light")}
@@ -89,7 +94,7 @@ cpu = {n: json.load(open(f"{d}/cpu-{n}.json")) for n in runs}
 events = {n: json.load(open(f"{d}/events-{n}.json")) for n in ("with", "light")}
 base = (runs["without-1"]["rps"] + runs["without-2"]["rps"]) / 2
 summary = {"runs": runs, "cpu": cpu, "events": events, "ratio_with_to_without": runs["with"]["rps"] / base,
-           "load_before": sys.argv[2], "load_after": sys.argv[3]}
+           "load_before": sys.argv[2], "load_after": sys.argv[3], "pinned": sys.argv[4] == "1"}
 json.dump(summary, open(f"{d}/summary.json", "w"), indent=1)
 for n, r in runs.items():
     c = cpu[n]
@@ -100,6 +105,6 @@ for n, ev in events.items():
     print(f"{n:6}: {ev['subscribers']} streams ({ev['refused']} refused, {ev['ended_early']} ended early): "
           f"{ev['events']} message.created delivered; latency p50 {ev['p50_ms']:.1f} / p90 {ev['p90_ms']:.1f} / "
           f"p99 {ev['p99_ms']:.1f} / max {ev['max_ms']:.1f} ms")
-print(f"load {sys.argv[2]} -> {sys.argv[3]}")
+print(f"load {sys.argv[2]} -> {sys.argv[3]}; pinned: {summary['pinned']}")
 PY
 echo "results in $RESULTS" >&2

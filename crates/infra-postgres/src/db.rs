@@ -19,7 +19,7 @@ use serde_json::value::RawValue;
 
 use crate::entity::thread;
 use crate::error::{Misuse, store_error};
-use crate::pool::{PgPool, PgTransaction};
+use crate::pool::{PgPool, PgTransaction, Priority};
 
 /// Where statements run: PostgreSQL's pool or SeaORM's SQLite connection. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -124,6 +124,20 @@ impl Db {
     ) -> Result<Vec<Row>, StoreError> {
         match self {
             Self::Postgres(pool) => Ok(postgres_rows(pool.fetch_all(statement).await?)),
+            Self::Sqlite(conn) => sqlite_rows(conn, statement).await,
+        }
+    }
+
+    /// The rows one statement returns, the statement run before others waiting for a
+    /// PostgreSQL connection (see `pool::Priority::Urgent`).
+    pub(crate) async fn urgent_statement_rows(
+        &self,
+        statement: Statement,
+    ) -> Result<Vec<Row>, StoreError> {
+        match self {
+            Self::Postgres(pool) => Ok(postgres_rows(
+                pool.fetch_all_as(statement, Priority::Urgent).await?,
+            )),
             Self::Sqlite(conn) => sqlite_rows(conn, statement).await,
         }
     }

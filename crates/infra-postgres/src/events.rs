@@ -148,9 +148,11 @@ impl EventLog for SeaOrmEventLog {
                  ORDER BY c.ord, e.seq"
             }
         };
+        // Urgent: every subscriber of these users waits for this read, and under a full
+        // load it must not queue behind the writes it reports.
         let rows = self
             .db
-            .statement_rows(statement(
+            .urgent_statement_rows(statement(
                 backend,
                 sql,
                 vec![Value::from(json), Value::from(limit)],

@@ -24,6 +24,11 @@
 //!   once on a task of its own, and a connection still marked as inside a transaction is
 //!   rolled back before it is handed out again, whatever happened in between.
 //!
+//! - **Urgent statements go first.** A statement run with [`Priority::Urgent`] (the
+//!   events feed's reads, whose delay is every subscriber's) takes the next connection
+//!   handed back, ahead of requests already waiting: under a full load the feed does not
+//!   queue behind the writes it reports.
+//!
 //! Connections older than [`MAX_LIFETIME`] are replaced when next needed, and a background
 //! task closes those unused for [`IDLE_TIMEOUT`] (both sqlx's defaults), so that a burst
 //! does not keep its connections open and backends' caches do not grow for ever.
@@ -40,7 +45,7 @@ use sea_orm::sqlx::postgres::{PgConnectOptions, PgConnection, PgRow, Postgres};
 use sea_orm::sqlx::{self, ConnectOptions as _, Connection as _};
 use sea_orm::{Statement, Values};
 use sea_query_sqlx::SqlxValues;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError, oneshot};
 
 use crate::error::{PoolClosed, PoolTimedOut, sqlx_error};
 
@@ -216,6 +221,15 @@ struct State {
     closed: bool,
 }
 
+/// Who gets a connection first when none is free.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Priority {
+    /// In the order of arrival.
+    Normal,
+    /// Before every [`Priority::Normal`] waiter: the next connection handed back.
+    Urgent,
+}
+
 #[derive(Debug)]
 struct Inner {
     options: PgPoolOptions,
@@ -225,11 +239,34 @@ struct Inner {
     permits: Arc<Semaphore>,
     state: Mutex<State>,
     waiting: AtomicUsize,
+    /// Urgent waiters, oldest first: a permit given back goes to the first one still
+    /// waiting instead of to the semaphore's queue.
+    urgent: Mutex<VecDeque<oneshot::Sender<OwnedSemaphorePermit>>>,
 }
 
 impl Inner {
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn urgent(&self) -> MutexGuard<'_, VecDeque<oneshot::Sender<OwnedSemaphorePermit>>> {
+        self.urgent.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Gives a permit back: to the oldest urgent waiter still waiting, else to the
+    /// semaphore (and so to the oldest normal waiter).
+    fn give_back(&self, mut permit: OwnedSemaphorePermit) {
+        loop {
+            let Some(waiter) = self.urgent().pop_front() else {
+                return;
+            };
+            // A waiter that stopped waiting (it got a permit from the semaphore, or timed
+            // out) hands the permit back here: try the next one.
+            match waiter.send(permit) {
+                Ok(()) => return,
+                Err(back) => permit = back,
+            }
+        }
     }
 }
 
@@ -275,6 +312,7 @@ impl PgPool {
                 permits: Arc::new(Semaphore::new(max)),
                 state: Mutex::new(State::default()),
                 waiting: AtomicUsize::new(0),
+                urgent: Mutex::new(VecDeque::new()),
             }),
         };
         pool.reap_in_background();
@@ -307,18 +345,49 @@ impl PgPool {
     /// `Unavailable` when none could be had within the acquire timeout, when the pool is
     /// closed, or when PostgreSQL cannot be reached.
     pub(crate) async fn acquire(&self) -> Result<PooledConn, StoreError> {
+        self.acquire_as(Priority::Normal).await
+    }
+
+    /// A connection, waited for with `priority` when none is free.
+    ///
+    /// # Errors
+    /// As for [`PgPool::acquire`].
+    pub(crate) async fn acquire_as(&self, priority: Priority) -> Result<PooledConn, StoreError> {
         let inner = &self.inner;
         let deadline = Instant::now() + inner.options.acquire_timeout;
-        let permit = {
-            let _waiting = Waiting::new(&inner.waiting);
-            let acquire = inner.permits.clone().acquire_owned();
-            match tokio::time::timeout(inner.options.acquire_timeout, acquire).await {
-                Ok(Ok(permit)) => permit,
-                Ok(Err(_)) => return Err(StoreError::Unavailable(Box::new(PoolClosed))),
-                Err(_) => return Err(StoreError::Unavailable(Box::new(PoolTimedOut))),
+        let permit = match inner.permits.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(TryAcquireError::Closed) => {
+                return Err(StoreError::Unavailable(Box::new(PoolClosed)));
+            }
+            Err(TryAcquireError::NoPermits) => {
+                let _waiting = Waiting::new(&inner.waiting);
+                let wait = self.wait_for_permit(priority);
+                match tokio::time::timeout(inner.options.acquire_timeout, wait).await {
+                    Ok(Some(permit)) => permit,
+                    Ok(None) => return Err(StoreError::Unavailable(Box::new(PoolClosed))),
+                    Err(_) => return Err(StoreError::Unavailable(Box::new(PoolTimedOut))),
+                }
             }
         };
         self.acquire_with(permit, deadline).await
+    }
+
+    /// Waits for a permit: in the semaphore's queue, and when urgent also first in line
+    /// for the next one given back (whichever comes first). `None`: the pool closed.
+    async fn wait_for_permit(&self, priority: Priority) -> Option<OwnedSemaphorePermit> {
+        let queued = self.inner.permits.clone().acquire_owned();
+        if priority == Priority::Normal {
+            return queued.await.ok();
+        }
+        let (sender, receiver) = oneshot::channel();
+        self.inner.urgent().push_back(sender);
+        // Given back between the failed try and the registration: the semaphore has it.
+        tokio::select! {
+            biased;
+            Ok(permit) = receiver => Some(permit),
+            permit = queued => permit.ok(),
+        }
     }
 
     /// Opens a connection and closes it again: whether PostgreSQL can be reached (at
@@ -494,6 +563,8 @@ impl PgPool {
             idle
         };
         self.inner.permits.close();
+        // Their receivers end: the waiters see the closed semaphore.
+        self.inner.urgent().clear();
         for conn in idle {
             let _ = conn.pg.close().await;
         }
@@ -505,13 +576,26 @@ impl PgPool {
     /// As [`sqlx_error`] classifies them; `Unavailable` also when no connection could be
     /// had.
     pub(crate) async fn fetch_all(&self, statement: Statement) -> Result<Vec<PgRow>, StoreError> {
+        self.fetch_all_as(statement, Priority::Normal).await
+    }
+
+    /// Runs one statement on a pooled connection waited for with `priority`, and returns
+    /// its rows.
+    ///
+    /// # Errors
+    /// As for [`PgPool::fetch_all`].
+    pub(crate) async fn fetch_all_as(
+        &self,
+        statement: Statement,
+        priority: Priority,
+    ) -> Result<Vec<PgRow>, StoreError> {
         if self.inner.options.pooler == Pooler::Transaction {
-            let mut txn = self.begin().await?;
+            let mut txn = self.begin_as(priority).await?;
             let rows = txn.fetch_all(statement).await?;
             txn.commit().await?;
             return Ok(rows);
         }
-        self.acquire()
+        self.acquire_as(priority)
             .await?
             .fetch_all(statement, Prepare::Cached)
             .await
@@ -555,7 +639,12 @@ impl PgPool {
     /// # Errors
     /// As for [`PgPool::fetch_all`].
     pub(crate) async fn begin(&self) -> Result<PgTransaction, StoreError> {
-        let mut conn = self.acquire().await?;
+        self.begin_as(Priority::Normal).await
+    }
+
+    /// Starts a transaction on a pooled connection waited for with `priority`.
+    async fn begin_as(&self, priority: Priority) -> Result<PgTransaction, StoreError> {
+        let mut conn = self.acquire_as(priority).await?;
         let options = &self.inner.options;
         conn.conn_mut()?
             .transaction_control(Control::Begin, options)
@@ -580,8 +669,7 @@ pub(crate) struct PooledConn {
     /// `None` while being opened or tested, and for good once it is known to be broken.
     conn: Option<Conn>,
     pool: Arc<Inner>,
-    /// Given back after the connection (declared after it: dropped after the body of
-    /// `drop`, which has put the connection back by then).
+    /// Given back after the connection, by `drop` (to an urgent waiter first).
     permit: Option<OwnedSemaphorePermit>,
 }
 
@@ -644,18 +732,25 @@ impl PooledConn {
 
 impl Drop for PooledConn {
     fn drop(&mut self) {
-        let mut state = self.pool.state();
-        match self.conn.take() {
-            Some(conn) if !state.closed => state.idle.push_back(Idle {
-                conn,
-                since: Instant::now(),
-            }),
-            Some(conn) => {
-                state.open -= 1;
-                drop(state);
-                close_politely(conn);
+        {
+            let mut state = self.pool.state();
+            match self.conn.take() {
+                Some(conn) if !state.closed => state.idle.push_back(Idle {
+                    conn,
+                    since: Instant::now(),
+                }),
+                Some(conn) => {
+                    state.open -= 1;
+                    drop(state);
+                    close_politely(conn);
+                }
+                None => state.open -= 1,
             }
-            None => state.open -= 1,
+        }
+        // After the connection is back (or its slot free): its permit lets the next
+        // waiter find it.
+        if let Some(permit) = self.permit.take() {
+            self.pool.give_back(permit);
         }
     }
 }
@@ -1028,6 +1123,71 @@ mod tests {
         let after = pool.stats();
         assert!(after.size <= 3 && after.size == after.idle, "{after:?}");
         assert_eq!(after.waiting, 0);
+    }
+
+    /// Yields until `n` acquirers wait for a connection (they queue in spawn order).
+    async fn until_waiting(pool: &PgPool, n: u32) {
+        while pool.stats().waiting != n {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn an_urgent_statement_takes_the_next_connection_before_earlier_waiters() {
+        let pool = new_pool(1);
+        let held = pool.acquire().await.expect("the only connection");
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        for (n, (label, priority)) in [
+            ("normal 1", Priority::Normal),
+            ("normal 2", Priority::Normal),
+            ("urgent", Priority::Urgent),
+            ("normal 3", Priority::Normal),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let (queued, order) = (pool.clone(), order.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut conn = queued.acquire_as(priority).await.expect("a connection");
+                order.lock().expect("order").push(label);
+                conn.fetch_all(statement("SELECT 1"), Prepare::Cached)
+                    .await
+                    .expect("statement");
+            }));
+            until_waiting(&pool, u32::try_from(n + 1).expect("small")).await;
+        }
+        drop(held);
+        for task in tasks {
+            task.await.expect("task");
+        }
+        assert_eq!(
+            *order.lock().expect("order"),
+            ["urgent", "normal 1", "normal 2", "normal 3"]
+        );
+        assert_eq!(pool.stats(), stats(1, 1, 1));
+    }
+
+    #[tokio::test]
+    async fn an_urgent_waiter_that_gave_up_does_not_keep_the_connection_from_others() {
+        let pool = new_pool(1);
+        let held = pool.acquire().await.expect("the only connection");
+        // An urgent acquirer queues, then gives up (its request was dropped).
+        tokio::select! {
+            biased;
+            _ = pool.acquire_as(Priority::Urgent) => panic!("the only connection is held"),
+            () = std::future::ready(()) => {}
+        }
+        assert_eq!(pool.stats().waiting, 0);
+        // A normal waiter queued after it gets the connection when it comes back.
+        let waiter = {
+            let pool = pool.clone();
+            tokio::spawn(async move { backend_pid(&pool).await })
+        };
+        until_waiting(&pool, 1).await;
+        drop(held);
+        assert!(waiter.await.expect("task") > 0);
+        assert_eq!(pool.stats(), stats(1, 1, 1));
     }
 
     #[test]
