@@ -21,7 +21,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix_web::web::Bytes;
 use futures::Stream;
@@ -45,6 +45,13 @@ pub const MAX_LAG: u64 = 1_000;
 /// Events read per cursor and round; a user with more is read again at once.
 const EVENTS_PER_ROUND: u64 = 256;
 
+/// The least time between the starts of two reads of the outbox. Under a steady stream of
+/// writes the feed would otherwise read again as soon as a read ends (hundreds of reads a
+/// second, a few users each, each one a statement for the database); waiting this long
+/// lets one read serve the writes of a few milliseconds. When writes are further apart
+/// than this, nothing waits.
+const READ_SPACING: Duration = Duration::from_millis(5);
+
 /// How often every subscribed user is looked at even without a signal (a notification
 /// that another process never sent because it stopped right after its commit).
 const CATCH_UP_EVERY: Duration = Duration::from_secs(5);
@@ -67,6 +74,8 @@ pub struct HubSettings {
     pub open_streams: prometheus::IntGauge,
     /// Counts the streams the hub ended, by reason.
     pub ended_streams: prometheus::IntCounterVec,
+    /// Counts the reads of the outbox.
+    pub reads: prometheus::IntCounter,
 }
 
 impl HubSettings {
@@ -318,26 +327,32 @@ fn end_all(inner: &Inner) -> usize {
     streams
 }
 
+/// Marks the subscribed users of a wake as pending, or ends every stream on a loss.
+fn take_wake(inner: &Inner, wake: Wake) {
+    match wake {
+        Wake::Users(users) => {
+            let mut state = lock(&inner.state);
+            let subscribed: Vec<UserId> = users
+                .into_iter()
+                .filter(|user| state.users.contains_key(user))
+                .collect();
+            state.pending.extend(subscribed);
+        }
+        Wake::Lost => {
+            tracing::warn!("ending every event stream: other processes' writes cannot be heard");
+            let ended = end_all(inner);
+            inner.settings.ended("database", ended);
+        }
+    }
+}
+
 async fn deliver_forever(inner: Arc<Inner>) {
     let mut catch_up = tokio::time::interval(CATCH_UP_EVERY);
     catch_up.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_read: Option<Instant> = None;
     loop {
         tokio::select! {
-            wake = inner.signals.next() => match wake {
-                Wake::Users(users) => {
-                    let mut state = lock(&inner.state);
-                    let subscribed: Vec<UserId> = users
-                        .into_iter()
-                        .filter(|user| state.users.contains_key(user))
-                        .collect();
-                    state.pending.extend(subscribed);
-                }
-                Wake::Lost => {
-                    tracing::warn!("ending every event stream: other processes' writes cannot be heard");
-                    let ended = end_all(&inner);
-                    inner.settings.ended("database", ended);
-                }
-            },
+            wake = inner.signals.next() => take_wake(&inner, wake),
             () = inner.wake.notified() => {}
             _ = catch_up.tick() => {
                 let mut state = lock(&inner.state);
@@ -345,6 +360,13 @@ async fn deliver_forever(inner: Arc<Inner>) {
                 state.pending.extend(users);
             }
         }
+        if let Some(wait) = last_read.and_then(|at| READ_SPACING.checked_sub(at.elapsed())) {
+            tokio::time::sleep(wait).await;
+            while let Some(wake) = inner.signals.try_next() {
+                take_wake(&inner, wake);
+            }
+        }
+        last_read = Some(Instant::now());
         deliver(&inner).await;
     }
 }
@@ -376,6 +398,7 @@ async fn deliver(inner: &Inner) {
             return;
         }
         let users: Vec<UserId> = cursors.iter().map(|(user, _)| user.clone()).collect();
+        inner.settings.reads.inc();
         let lists = match inner
             .service
             .events_after(cursors.clone(), EVENTS_PER_ROUND)

@@ -16,8 +16,8 @@ use std::sync::Arc;
 use actix_web::HttpResponse;
 use actix_web::web;
 use prometheus::{
-    Encoder as _, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder as _, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry, TextEncoder,
 };
 
 /// Numbers about the database pool, read at each scrape.
@@ -48,6 +48,7 @@ pub struct Metrics {
     pool_probe: Option<PoolProbe>,
     event_streams: IntGauge,
     event_streams_dropped: IntCounterVec,
+    event_reads: IntCounter,
     retention_deleted: IntCounterVec,
 }
 
@@ -121,6 +122,11 @@ impl Metrics {
             ),
             &["reason"],
         )?;
+        let event_reads = IntCounter::new(
+            "chat_history_event_reads_total",
+            "Reads of the events outbox by this process's live-events feed (one statement \
+             each, for every user with news since the previous read).",
+        )?;
         let retention_deleted = IntCounterVec::new(
             Opts::new(
                 "chat_history_retention_deleted_total",
@@ -133,6 +139,7 @@ impl Metrics {
         registry.register(Box::new(retention_deleted.clone()))?;
         registry.register(Box::new(event_streams.clone()))?;
         registry.register(Box::new(event_streams_dropped.clone()))?;
+        registry.register(Box::new(event_reads.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(auth.clone()))?;
@@ -155,6 +162,7 @@ impl Metrics {
             pool_probe,
             event_streams,
             event_streams_dropped,
+            event_reads,
             retention_deleted,
         })
     }
@@ -178,6 +186,11 @@ impl Metrics {
     /// The counter of event streams the service ended, by `reason` (the hub counts).
     pub fn event_streams_ended(&self) -> IntCounterVec {
         self.event_streams_dropped.clone()
+    }
+
+    /// The counter of the events feed's reads of the outbox (the hub counts).
+    pub fn event_reads(&self) -> IntCounter {
+        self.event_reads.clone()
     }
 
     /// Records one authentication attempt: `credential` is `bearer`, `cookie` or `none`;

@@ -578,6 +578,7 @@ impl Application {
                 heartbeat: Duration::from_secs(settings.events_heartbeat_secs.max(1)),
                 open_streams: metrics.event_streams(),
                 ended_streams: metrics.event_streams_ended(),
+                reads: metrics.event_reads(),
             },
         );
         let hub_data = web::Data::new(hub.clone());

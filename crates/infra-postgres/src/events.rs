@@ -421,18 +421,24 @@ impl EventSignals {
     pub async fn next(&self) -> Wake {
         loop {
             let notified = self.inner.local_ready.notified();
-            {
-                let mut pending = lock(&self.inner.local);
-                if pending.lost {
-                    pending.lost = false;
-                    return Wake::Lost;
-                }
-                if !pending.users.is_empty() {
-                    return Wake::Users(pending.users.drain().collect());
-                }
+            if let Some(wake) = self.try_next() {
+                return wake;
             }
             notified.await;
         }
+    }
+
+    /// The news there is now, as [`EventSignals::next`] would return it, without waiting.
+    pub fn try_next(&self) -> Option<Wake> {
+        let mut pending = lock(&self.inner.local);
+        if pending.lost {
+            pending.lost = false;
+            return Some(Wake::Lost);
+        }
+        if pending.users.is_empty() {
+            return None;
+        }
+        Some(Wake::Users(pending.users.drain().collect()))
     }
 
     /// PostgreSQL: starts the tasks that LISTEN on a connection of its own to `url` and
