@@ -18,6 +18,7 @@ on_both_backends!(
     every_write_produces_its_events_in_commit_order,
     event_data_is_what_the_api_returns,
     a_thread_filter_keeps_only_that_threads_events,
+    the_feeds_reads_of_the_outbox_are_counted,
     a_thread_filter_must_name_one_of_the_callers_threads,
     last_event_id_replays_what_came_after_it,
     unknown_or_expired_ids_get_a_reset_first,
@@ -460,6 +461,35 @@ async fn a_thread_filter_keeps_only_that_threads_events(backend: Backend) {
         assert_eq!(thread_of(&event.json()), a.as_str(), "{event:?}");
     }
     assert_increasing(&events);
+}
+
+/// `chat_history_event_reads_total` as `/metrics` shows it.
+async fn outbox_reads(app: &TestApp) -> u64 {
+    let metrics = app
+        .request(Method::GET, "/metrics")
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("chat_history_event_reads_total "))
+        .expect("the counter is exported")
+        .parse()
+        .expect("a count")
+}
+
+async fn the_feeds_reads_of_the_outbox_are_counted(backend: Backend) {
+    let app = spawn_app(backend).await;
+    // Nobody listens: nothing is read.
+    app.create_thread("alice", "unheard").await;
+    assert_eq!(outbox_reads(&app).await, 0);
+    let mut stream = Reader::open(&app, "alice", "", None).await;
+    app.create_thread("alice", "heard").await;
+    assert_eq!(stream.event().await.kind(), "thread.created");
+    assert!(outbox_reads(&app).await >= 1);
 }
 
 async fn a_thread_filter_must_name_one_of_the_callers_threads(backend: Backend) {
