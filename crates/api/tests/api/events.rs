@@ -463,33 +463,16 @@ async fn a_thread_filter_keeps_only_that_threads_events(backend: Backend) {
     assert_increasing(&events);
 }
 
-/// `chat_history_event_reads_total` as `/metrics` shows it.
-async fn outbox_reads(app: &TestApp) -> u64 {
-    let metrics = app
-        .request(Method::GET, "/metrics")
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix("chat_history_event_reads_total "))
-        .expect("the counter is exported")
-        .parse()
-        .expect("a count")
-}
-
 async fn the_feeds_reads_of_the_outbox_are_counted(backend: Backend) {
     let app = spawn_app(backend).await;
     // Nobody listens: nothing is read.
     app.create_thread("alice", "unheard").await;
-    assert_eq!(outbox_reads(&app).await, 0);
+    let reads = "chat_history_event_reads_total";
+    assert_eq!(app.metric(reads).await, 0.0);
     let mut stream = Reader::open(&app, "alice", "", None).await;
     app.create_thread("alice", "heard").await;
     assert_eq!(stream.event().await.kind(), "thread.created");
-    assert!(outbox_reads(&app).await >= 1);
+    assert!(app.metric(reads).await >= 1.0);
 }
 
 async fn a_thread_filter_must_name_one_of_the_callers_threads(backend: Backend) {
@@ -599,16 +582,9 @@ async fn a_user_may_hold_only_so_many_streams(backend: Backend) {
     let _second = Reader::open(&app, "alice", "", None).await;
     let res = open(&app, "alice", "", None).await;
     assert_eq!(problem(res, 429).await["code"], "too_many_streams");
-    let metrics = app
-        .request(Method::GET, "/metrics")
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
-    assert!(
-        metrics.contains("\nchat_history_event_streams 2\n"),
+    assert_eq!(
+        app.metric("chat_history_event_streams").await,
+        2.0,
         "the open streams are counted"
     );
     // Others are not affected.

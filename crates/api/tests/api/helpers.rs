@@ -251,6 +251,22 @@ impl TestApp {
             .request(method, format!("{}{path}", self.address))
     }
 
+    /// The value of one sample of `/metrics` (its name and labels as written there), 0
+    /// when absent.
+    pub async fn metric(&self, sample: &str) -> f64 {
+        let text = self
+            .request(Method::GET, "/metrics")
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        text.lines()
+            .find_map(|line| line.strip_prefix(sample)?.trim().parse().ok())
+            .unwrap_or(0.0)
+    }
+
     pub fn as_user(&self, method: Method, path: &str, user: &str) -> RequestBuilder {
         self.request(method, path).bearer_auth(token(user))
     }

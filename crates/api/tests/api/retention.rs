@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::helpers::{
@@ -187,21 +186,6 @@ async fn count_threads(db: &TestDb) -> i64 {
     n
 }
 
-/// The value of one sample of `/metrics`, 0 when absent.
-async fn metric(app: &TestApp, sample: &str) -> f64 {
-    let text = app
-        .request(Method::GET, "/metrics")
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
-    text.lines()
-        .find_map(|line| line.strip_prefix(sample)?.trim().parse().ok())
-        .unwrap_or(0.0)
-}
-
 /// Waits (at most a minute, polling) until the database holds `want` threads.
 async fn until_threads(db: &TestDb, want: i64) {
     for _ in 0..600 {
@@ -254,9 +238,9 @@ async fn the_sweeper_deletes_expired_threads_and_threads_past_retention(backend:
     assert_eq!(status, 200);
     assert_eq!(listed["data"].as_array().expect("data").len(), 1);
     assert_eq!(listed["data"][0]["id"], fresh["id"]);
-    assert_eq!(metric(&app, EXPIRED_THREADS).await, 1.0);
-    assert_eq!(metric(&app, EXPIRED_MESSAGES).await, 3.0);
-    assert_eq!(metric(&app, OLD_THREADS).await, 1.0);
+    assert_eq!(app.metric(EXPIRED_THREADS).await, 1.0);
+    assert_eq!(app.metric(EXPIRED_MESSAGES).await, 3.0);
+    assert_eq!(app.metric(OLD_THREADS).await, 1.0);
 }
 
 /// Several replicas sweep the same database at once: everything expired goes, nothing
@@ -283,8 +267,8 @@ async fn two_replicas_sweep_one_postgres_database_together() {
     let third = spawn_on(TestDb::sharing(&first.db), settings).await;
 
     until_threads(&first.db, 1).await;
-    let swept = metric(&second, EXPIRED_THREADS).await + metric(&third, EXPIRED_THREADS).await;
-    let first_swept = metric(&first, EXPIRED_THREADS).await;
+    let swept = second.metric(EXPIRED_THREADS).await + third.metric(EXPIRED_THREADS).await;
+    let first_swept = first.metric(EXPIRED_THREADS).await;
     assert_eq!(first_swept + swept, 450.0, "each thread counted once");
     let (_, listed) = read(&first, "/api/v1/threads").await;
     assert_eq!(listed["data"][0]["id"], kept["id"]);
