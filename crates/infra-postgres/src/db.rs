@@ -122,22 +122,20 @@ impl Db {
         &self,
         statement: Statement,
     ) -> Result<Vec<Row>, StoreError> {
-        match self {
-            Self::Postgres(pool) => Ok(postgres_rows(pool.fetch_all(statement).await?)),
-            Self::Sqlite(conn) => sqlite_rows(conn, statement).await,
-        }
+        self.statement_rows_as(statement, Priority::Normal).await
     }
 
-    /// The rows one statement returns, the statement run before others waiting for a
-    /// PostgreSQL connection (see `pool::Priority::Urgent`).
-    pub(crate) async fn urgent_statement_rows(
+    /// The rows one statement returns, its PostgreSQL connection waited for with
+    /// `priority` when none is free (SQLite has one connection and no queue of its own).
+    pub(crate) async fn statement_rows_as(
         &self,
         statement: Statement,
+        priority: Priority,
     ) -> Result<Vec<Row>, StoreError> {
         match self {
-            Self::Postgres(pool) => Ok(postgres_rows(
-                pool.fetch_all_as(statement, Priority::Urgent).await?,
-            )),
+            Self::Postgres(pool) => {
+                Ok(postgres_rows(pool.fetch_all_as(statement, priority).await?))
+            }
             Self::Sqlite(conn) => sqlite_rows(conn, statement).await,
         }
     }

@@ -37,6 +37,7 @@ use tokio::sync::Notify;
 use crate::convert::{STORED_LIMITS, feedback_from_json};
 use crate::db::{Db, Row};
 use crate::error::{InvalidRow, sqlx_error};
+use crate::pool::Priority;
 use crate::tree::statement;
 
 /// The channel of the notifications.
@@ -152,11 +153,10 @@ impl EventLog for SeaOrmEventLog {
         // load it must not queue behind the writes it reports.
         let rows = self
             .db
-            .urgent_statement_rows(statement(
-                backend,
-                sql,
-                vec![Value::from(json), Value::from(limit)],
-            ))
+            .statement_rows_as(
+                statement(backend, sql, vec![Value::from(json), Value::from(limit)]),
+                Priority::Urgent,
+            )
             .await?;
         let mut lists: Vec<Vec<Event>> = cursors.iter().map(|_| Vec::new()).collect();
         for row in &rows {
