@@ -17,6 +17,13 @@ const CHATGPT: &[u8] = include_bytes!("../fixtures/import/chatgpt.json");
 const CLAUDE: &[u8] = include_bytes!("../fixtures/import/claude.json");
 const NATIVE: &[u8] = include_bytes!("../fixtures/import/chat-history.ndjson");
 
+/// `user`'s whole export (`GET /api/v1/me/export`), as a file to import.
+async fn export_of(app: &TestApp, user: &str) -> Vec<u8> {
+    let res = app.get("/api/v1/me/export", user).await;
+    assert_eq!(res.status(), 200);
+    res.bytes().await.expect("export").to_vec()
+}
+
 async fn import(app: &TestApp, user: &str, format: &str, body: &[u8]) -> reqwest::Response {
     app.as_user(
         Method::POST,
@@ -245,12 +252,7 @@ async fn claude_and_our_own_exports_import_and_an_export_round_trips(backend: Ba
     assert!(messages.iter().any(|m| m["status"] == "aborted"));
 
     // Alice's whole export, imported by Carol: the same threads and messages.
-    let export = app
-        .get("/api/v1/me/export", "alice")
-        .await
-        .bytes()
-        .await
-        .expect("export");
+    let export = export_of(&app, "alice").await;
     let carols: Value = import(&app, "carol", "chat-history", &export)
         .await
         .json()
@@ -348,12 +350,7 @@ async fn a_file_larger_than_a_request_body_imports_within_max_import_bytes(backe
     for _ in 0..3 {
         app.append("alice", tid, &"x".repeat(900_000)).await;
     }
-    let export = app
-        .get("/api/v1/me/export", "alice")
-        .await
-        .bytes()
-        .await
-        .expect("export");
+    let export = export_of(&app, "alice").await;
     assert!(export.len() > 2 * 1024 * 1024, "{} bytes", export.len());
     let res = import(&app, "bob", "chat-history", &export).await;
     let status = res.status();
