@@ -1,16 +1,23 @@
 //! `POST /api/v1/me/import`: export files of this service, ChatGPT and Claude become
 //! threads, all or none per conversation, never twice.
 
+use std::time::Duration;
+
 use reqwest::Method;
 use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
-use crate::helpers::{Backend, TestApp, on_both_backends, problem, spawn_app, spawn_app_with};
+use crate::helpers::{
+    Backend, TestApp, on_both_backends, problem, spawn_app, spawn_app_with, token,
+};
 
 on_both_backends!(
     a_chatgpt_export_becomes_trees_and_importing_it_again_creates_nothing,
     claude_and_our_own_exports_import_and_an_export_round_trips,
     a_file_that_is_not_whole_changes_nothing,
     a_file_larger_than_a_request_body_imports_within_max_import_bytes,
+    a_replica_runs_two_imports_at_once_and_answers_429_beyond,
 );
 
 const CHATGPT: &[u8] = include_bytes!("../fixtures/import/chatgpt.json");
@@ -358,4 +365,67 @@ async fn a_file_larger_than_a_request_body_imports_within_max_import_bytes(backe
     assert_eq!(status, 200, "{report}");
     assert_eq!(report["threads_created"], 1);
     assert_eq!(report["messages_created"], 3);
+}
+
+/// An import of [`NATIVE`] whose body is on its way: the headers and the first half sent,
+/// the rest held back until [`finish_import`].
+async fn import_in_flight(app: &TestApp, user: &str) -> TcpStream {
+    let host = app.address.trim_start_matches("http://");
+    let mut conn = TcpStream::connect(host).await.expect("connect");
+    let head = format!(
+        "POST /api/v1/me/import?format=chat-history HTTP/1.1\r\nHost: {host}\r\n\
+         Authorization: Bearer {}\r\nContent-Type: application/octet-stream\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        token(user),
+        NATIVE.len()
+    );
+    conn.write_all(head.as_bytes()).await.expect("head");
+    conn.write_all(&NATIVE[..NATIVE.len() / 2])
+        .await
+        .expect("half");
+    conn
+}
+
+/// Sends the rest of an [`import_in_flight`] and returns the response's status line.
+async fn finish_import(mut conn: TcpStream) -> String {
+    conn.write_all(&NATIVE[NATIVE.len() / 2..])
+        .await
+        .expect("rest");
+    let mut response = Vec::new();
+    conn.read_to_end(&mut response).await.expect("response");
+    let response = String::from_utf8_lossy(&response);
+    response.lines().next().unwrap_or_default().to_owned()
+}
+
+async fn a_replica_runs_two_imports_at_once_and_answers_429_beyond(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let first = import_in_flight(&app, "alice").await;
+    let second = import_in_flight(&app, "bob").await;
+    // Until both imports hold their places, a probe (an empty body) is answered 422 at
+    // once; then it is refused with 429 and `Retry-After`, whoever asks.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let refused = loop {
+        let res = import(&app, "carol", "chat-history", b"").await;
+        if res.status() == 429 {
+            break res;
+        }
+        assert_eq!(res.status(), 422, "an empty body while a place is free");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the two imports never held both places"
+        );
+        tokio::task::yield_now().await;
+    };
+    assert!(refused.headers().contains_key("retry-after"));
+    assert_eq!(problem(refused, 429).await["code"], "rate_limited");
+    // Each import in flight completes; the place it held is free again.
+    assert!(finish_import(first).await.contains(" 200 "));
+    let res = import(&app, "carol", "chat-history", b"").await;
+    assert_eq!(res.status(), 422, "a place is free again");
+    assert!(finish_import(second).await.contains(" 200 "));
+    assert_eq!(
+        threads_by_title(&app, "alice").await.len(),
+        threads_by_title(&app, "bob").await.len()
+    );
+    assert!(!threads_by_title(&app, "bob").await.is_empty());
 }
