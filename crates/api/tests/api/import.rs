@@ -399,8 +399,11 @@ async fn finish_import(mut conn: TcpStream) -> String {
 
 async fn a_replica_runs_two_imports_at_once_and_answers_429_beyond(backend: Backend) {
     let app = spawn_app(backend).await;
-    let first = import_in_flight(&app, "alice").await;
-    let second = import_in_flight(&app, "bob").await;
+    let users = ["alice", "bob"];
+    let mut flights = [
+        import_in_flight(&app, users[0]).await,
+        import_in_flight(&app, users[1]).await,
+    ];
     // Until both imports hold their places, a probe (an empty body) is answered 422 at
     // once; then it is refused with 429 and `Retry-After`, whoever asks.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
@@ -410,12 +413,22 @@ async fn a_replica_runs_two_imports_at_once_and_answers_429_beyond(backend: Back
             break res;
         }
         assert_eq!(res.status(), 422, "an empty body while a place is free");
+        // An import that reached the server while a probe held a place was answered
+        // (429): send it again. One still waiting for its body has no answer yet.
+        for (flight, user) in flights.iter_mut().zip(users) {
+            let mut byte = [0u8; 1];
+            if !matches!(flight.try_read(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+            {
+                *flight = import_in_flight(&app, user).await;
+            }
+        }
         assert!(
             tokio::time::Instant::now() < deadline,
             "the two imports never held both places"
         );
         tokio::task::yield_now().await;
     };
+    let [first, second] = flights;
     assert!(refused.headers().contains_key("retry-after"));
     assert_eq!(problem(refused, 429).await["code"], "rate_limited");
     // Each import in flight completes; the place it held is free again.
