@@ -8,6 +8,7 @@ use domain::{
 };
 use std::collections::HashSet;
 use std::fmt::Write as _;
+use std::sync::LazyLock;
 
 use sea_orm::sea_query::{Expr, ExprTrait, Func, Query, Value};
 use sea_orm::{
@@ -76,11 +77,15 @@ pub struct SeaOrmMessageRepository {
     signals: EventSignals,
 }
 
-/// The message columns that [`message_at`] reads, from `chat_messages`.
+/// The message columns that [`message_at`] reads, from `chat_messages`: built once and
+/// copied for each statement (as `threads::select_threads`).
 fn select_messages() -> Select<message::Entity> {
-    message::Entity::find()
-        .select_only()
-        .columns(MESSAGE_COLUMNS)
+    static SELECT: LazyLock<Select<message::Entity>> = LazyLock::new(|| {
+        message::Entity::find()
+            .select_only()
+            .columns(MESSAGE_COLUMNS)
+    });
+    SELECT.clone()
 }
 
 /// `thread_id = $thread AND user_id = $user`.
