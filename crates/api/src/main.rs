@@ -7,12 +7,6 @@ use clap::Parser as _;
 
 use api::{Application, Cli, Command, telemetry};
 
-/// mimalloc instead of the system allocator: a request allocates and frees many small
-/// buffers (rows, JSON, headers), which glibc's allocator serves at about a tenth of the
-/// service's CPU (docs/benchmarks.md, round 10).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() -> ExitCode {
     let args =
