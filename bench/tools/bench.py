@@ -91,7 +91,8 @@ def sample(out: str, service_pid: str) -> None:
             if not pid.isdigit():
                 continue
             if pid not in group:
-                g = classify(pid)
+                # The service is its pid too: a build compared under another file name.
+                g = "service" if pid == service_pid else classify(pid)
                 if g is None:
                     continue
                 group[pid] = g
