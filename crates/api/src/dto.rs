@@ -416,21 +416,13 @@ impl UpdateMessageBody {
 
 /// Writes a timestamp as RFC 3339 text without an intermediate string.
 fn rfc3339<S: Serializer>(t: &Timestamp, serializer: S) -> Result<S::Ok, S::Error> {
-    // As a string from the stack: `collect_str` would go through `fmt` and escape each
-    // piece it writes (a tenth of a thread list's encoding).
-    match t.rfc3339_ascii() {
-        Some(text) => match std::str::from_utf8(&text) {
-            Ok(text) => serializer.serialize_str(text),
-            Err(_) => serializer.collect_str(t),
-        },
-        None => serializer.collect_str(t),
-    }
+    serializer.collect_str(t)
 }
 
 /// [`rfc3339`] or `null`.
 fn rfc3339_or_null<S: Serializer>(t: &Option<Timestamp>, serializer: S) -> Result<S::Ok, S::Error> {
     match t {
-        Some(t) => rfc3339(t, serializer),
+        Some(t) => serializer.collect_str(t),
         None => serializer.serialize_none(),
     }
 }

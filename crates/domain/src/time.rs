@@ -62,22 +62,10 @@ impl fmt::Display for Timestamp {
     /// The same text as [`Timestamp::to_rfc3339`], written without an intermediate
     /// string (responses print two timestamps per message).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.rfc3339_ascii() {
-            Some(text) => f.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?),
-            None => f.write_str(&self.to_rfc3339()),
-        }
-    }
-}
-
-impl Timestamp {
-    /// The text of [`Timestamp::to_rfc3339`] as bytes on the stack, for years 0 to 9999
-    /// (every time a store keeps); `None` outside them. JSON encoders write it as a
-    /// string without going through `fmt` (a thread list prints 60 timestamps).
-    pub fn rfc3339_ascii(&self) -> Option<[u8; 27]> {
         let t = &self.0;
         let year = t.year();
         if !(0..=9999).contains(&year) {
-            return None;
+            return f.write_str(&self.to_rfc3339());
         }
         let mut text = *b"0000-00-00T00:00:00.000000Z";
         let mut put = |at: usize, width: usize, mut value: u32| {
@@ -94,7 +82,7 @@ impl Timestamp {
         // A leap second is kept in the nanoseconds by chrono (second 59, nanos >= 1e9).
         put(17, 2, t.second() + t.nanosecond() / 1_000_000_000);
         put(20, 6, (t.nanosecond() % 1_000_000_000) / 1_000);
-        Some(text)
+        f.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -114,7 +102,6 @@ mod tests {
     #[test]
     fn years_past_9999_are_printed_by_chrono() {
         let far = Timestamp::from_micros(253_402_300_800_000_000).expect("year 10000");
-        assert_eq!(far.rfc3339_ascii(), None);
         assert_eq!(far.to_string(), far.to_rfc3339());
         assert_eq!(far.to_rfc3339(), "+10000-01-01T00:00:00.000000Z");
     }
@@ -146,8 +133,6 @@ mod tests {
         fn display_is_the_rfc3339_text(m in -62_135_596_800_000_000i64..253_402_300_799_999_999) {
             let ts = Timestamp::from_micros(m).expect("in range");
             prop_assert_eq!(ts.to_string(), ts.to_rfc3339());
-            let ascii = ts.rfc3339_ascii().expect("years 1 to 9999");
-            prop_assert_eq!(std::str::from_utf8(&ascii).expect("ascii"), ts.to_rfc3339());
         }
 
         #[test]
