@@ -149,14 +149,7 @@ async fn every_operation_answers_another_users_ids_exactly_like_missing_ones(bac
     app.db.expire(&expired).await;
     let before = alices_view(&app, &tid).await;
 
-    let doc: Value = app
-        .request(Method::GET, "/openapi.json")
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json");
+    let doc: Value = app.openapi_doc().await;
     let mut covered = BTreeSet::new();
     let mut documented = BTreeSet::new();
     let random = || uuid::Uuid::now_v7().to_string();

@@ -76,14 +76,7 @@ async fn every_json_route_answers_400_for_a_body_that_is_not_json_whatever_its_s
     let thread = app.create_thread("alice", "t").await;
     let tid = str_of(&thread, "id").to_owned();
     let mid = str_of(&app.append("alice", &tid, "m").await, "id").to_owned();
-    let doc: Value = app
-        .request(Method::GET, "/openapi.json")
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json");
+    let doc: Value = app.openapi_doc().await;
     let before = app
         .get(
             &format!("/api/v1/threads/{tid}/messages?branch=all"),

@@ -267,6 +267,17 @@ impl TestApp {
             .unwrap_or(0.0)
     }
 
+    /// The OpenAPI document the service serves at `/openapi.json`.
+    pub async fn openapi_doc(&self) -> Value {
+        self.request(Method::GET, "/openapi.json")
+            .send()
+            .await
+            .expect("openapi.json")
+            .json()
+            .await
+            .expect("openapi.json is JSON")
+    }
+
     pub fn as_user(&self, method: Method, path: &str, user: &str) -> RequestBuilder {
         self.request(method, path).bearer_auth(token(user))
     }

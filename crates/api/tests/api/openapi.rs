@@ -131,14 +131,7 @@ async fn the_committed_openapi_json_is_what_the_binary_serves() {
          `cargo run -q -- openapi > openapi.json`"
     );
     let app = spawn_app(Backend::Sqlite).await;
-    let served: Value = app
-        .request(Method::GET, "/openapi.json")
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json");
+    let served: Value = app.openapi_doc().await;
     let file: Value = serde_json::from_str(&committed).expect("json");
     assert_eq!(served, file);
 
