@@ -25,6 +25,7 @@ mod m20261202_000001_message_tree;
 mod m20261206_000001_message_parts;
 mod m20261207_000001_events;
 mod m20261208_000001_thread_expiry;
+mod m20261209_000001_search_keys;
 
 /// All migrations of the chat-history schema, oldest first.
 #[derive(Debug)]
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000001_message_parts::Migration),
             Box::new(m20261207_000001_events::Migration),
             Box::new(m20261208_000001_thread_expiry::Migration),
+            Box::new(m20261209_000001_search_keys::Migration),
         ]
     }
 }
@@ -158,6 +160,7 @@ mod tests {
                 "m20261206_000001_message_parts",
                 "m20261207_000001_events",
                 "m20261208_000001_thread_expiry",
+                "m20261209_000001_search_keys",
             ]
         );
         let mut sorted = names.clone();

@@ -105,8 +105,15 @@ pub(crate) struct PgPoolOptions {
 }
 
 impl PgPoolOptions {
-    /// The options of `url` with the service's application name and, when given, the
-    /// `statement_timeout` every statement runs under.
+    /// The options of `url` with the service's application name, PostgreSQL's JIT
+    /// compilation off and, when given, the `statement_timeout` every statement runs under.
+    ///
+    /// JIT is off because it costs a short statement more than it saves: PostgreSQL
+    /// compiles a statement whose estimated cost passes `jit_above_cost` (100,000 by
+    /// default), and the search statement's estimate passes it for users with long
+    /// histories (its estimate covers both of its ways to find candidates, though it runs
+    /// one): 15 to 40 ms of compiling for a search that runs in 2 ms (docs/benchmarks.md,
+    /// round 11).
     pub(crate) fn new(
         url: &str,
         max_connections: u32,
@@ -121,15 +128,17 @@ impl PgPoolOptions {
             // Statements are traced by the repositories' callers; sqlx would log each one
             // (with its bound values: session tokens, message content).
             .disable_statement_logging();
-        let mut begin = "BEGIN".to_owned();
+        let mut settings = vec![("jit", "off".to_owned())];
         if let Some(timeout) = statement_timeout {
             let millis = timeout.as_millis().max(1);
-            match pooler {
-                Pooler::None => {
-                    connect = connect.options([("statement_timeout", format!("{millis}ms"))]);
-                }
-                Pooler::Transaction => {
-                    begin = format!("BEGIN; SET LOCAL statement_timeout = '{millis}ms'");
+            settings.push(("statement_timeout", format!("{millis}ms")));
+        }
+        let mut begin = "BEGIN".to_owned();
+        match pooler {
+            Pooler::None => connect = connect.options(settings),
+            Pooler::Transaction => {
+                for (name, value) in settings {
+                    begin.push_str(&format!("; SET LOCAL {name} = '{value}'"));
                 }
             }
         }
@@ -904,6 +913,26 @@ mod tests {
         let first = backend_pid(&pool).await;
         assert_eq!(backend_pid(&pool).await, first);
         assert_eq!(pool.stats(), stats(1, 1, 1));
+    }
+
+    #[tokio::test]
+    async fn statements_run_without_jit_compilation_behind_a_pooler_or_not() {
+        for pooler in [Pooler::None, Pooler::Transaction] {
+            let pool = PgPool::new(
+                PgPoolOptions::new(
+                    &url(),
+                    1,
+                    Some(Duration::from_secs(7)),
+                    Duration::from_secs(30),
+                    Duration::from_secs(30),
+                    pooler,
+                )
+                .expect("options"),
+            );
+            let setting = "SELECT (current_setting('jit') = 'off' \
+                 AND current_setting('statement_timeout') = '7s')::int::bigint";
+            assert_eq!(number(&pool, setting).await, 1, "{pooler:?}");
+        }
     }
 
     #[tokio::test]

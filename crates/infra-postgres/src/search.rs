@@ -108,41 +108,94 @@ fn page_order(alias: &str) -> String {
     format!("{alias}.rank DESC, {alias}.created_at DESC, {alias}.id DESC")
 }
 
-/// The tsquery of a parsed query: `phraseto_tsquery` of every item (a bound value), joined
-/// with `||` inside a group, and the groups and the negated exclusions (`!!`) joined with
-/// `&&`. Every operand is parenthesized: PostgreSQL gives these operators one precedence.
-fn pg_tsquery(query: &SearchQuery, params: &mut Params) -> String {
-    let mut item = |term: &SearchTerm| {
-        let text = params.bind(term.as_str());
-        format!("phraseto_tsquery('{PG_CONFIG}', {text})")
-    };
-    let mut conjuncts: Vec<String> = query
-        .groups()
-        .iter()
-        .map(|group| {
-            let alternatives: Vec<String> = group.iter().map(&mut item).collect();
-            format!("({})", alternatives.join(" || "))
-        })
-        .collect();
-    conjuncts.extend(
-        query
-            .excluded()
-            .iter()
-            .map(|term| format!("(!! {})", item(term))),
-    );
-    conjuncts.join(" && ")
+/// The placeholders of a parsed query's items: each item's text is bound once and used
+/// by both of the tsqueries below.
+struct BoundQuery {
+    groups: Vec<Vec<String>>,
+    excluded: Vec<String>,
 }
 
-/// PostgreSQL: the user's [`SearchRequest::CANDIDATES`] newest matches (read from
-/// `chat_messages_user_recent_idx` newest first, or from the GIN index when the words are
-/// rare: the planner sees the query's words, see [`SeaOrmSearchRepository`]), ranked, the
-/// page cut from them; the headline, which parses the whole content again, only for the
-/// page.
+impl BoundQuery {
+    fn bind(query: &SearchQuery, params: &mut Params) -> Self {
+        let mut item = |term: &SearchTerm| params.bind(term.as_str());
+        Self {
+            groups: query
+                .groups()
+                .iter()
+                .map(|group| group.iter().map(&mut item).collect())
+                .collect(),
+            excluded: query.excluded().iter().map(&mut item).collect(),
+        }
+    }
+
+    /// The exact tsquery: `phraseto_tsquery` of every item, joined with `||` inside a
+    /// group, and the groups and the negated exclusions (`!!`) joined with `&&`. Every
+    /// operand is parenthesized: PostgreSQL gives these operators one precedence.
+    fn exact(&self) -> String {
+        let item = |text: &String| format!("phraseto_tsquery('{PG_CONFIG}', {text})");
+        let mut conjuncts: Vec<String> = self
+            .groups
+            .iter()
+            .map(|group| {
+                format!(
+                    "({})",
+                    group.iter().map(item).collect::<Vec<_>>().join(" || ")
+                )
+            })
+            .collect();
+        conjuncts.extend(
+            self.excluded
+                .iter()
+                .map(|text| format!("(!! {})", item(text))),
+        );
+        conjuncts.join(" && ")
+    }
+
+    /// The tsquery of the owner-keyed index (`chat_search_keys`, migration
+    /// `m20261209_000001_search_keys`): the keys of every item's words ANDed, the items of
+    /// a group ORed, the groups ANDed. It finds every message that [`Self::exact`] finds,
+    /// and some that it does not (the keys have no positions, and exclusions are left out):
+    /// the exact query is applied to what it finds.
+    fn keys(&self, owner: &str) -> String {
+        let item = |text: &String| format!("chat_search_query_keys({owner}, {text})");
+        self.groups
+            .iter()
+            .map(|group| {
+                format!(
+                    "({})",
+                    group.iter().map(item).collect::<Vec<_>>().join(" || ")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" && ")
+    }
+}
+
+/// PostgreSQL: the user's [`SearchRequest::CANDIDATES`] newest matches, ranked, the page cut
+/// from them; the headline, which parses the whole content again, only for the page.
+///
+/// The candidates come one of two ways, chosen by the statement itself from what the
+/// owner-keyed index holds, not by the planner (whose estimate would count the owner twice,
+/// once in the keys and once in `user_id`):
+/// - `probe` asks the index for the user's messages that hold the query's words, at most
+///   `CANDIDATES + 1` of them. If there are no more than `CANDIDATES`, they are all of the
+///   user's matches: the exact query is applied to them and they are the candidates. This
+///   is every search for a word that is not common in the user's history, and its cost
+///   follows the user's matches only, whatever other users store.
+/// - Otherwise the word is common for this user: the newest of the user's messages are read
+///   from `chat_messages_user_recent_idx` until `CANDIDATES` of them match, which takes about
+///   `CANDIDATES` divided by the share of the user's messages that match.
+///
+/// The conditions on `(SELECT count(*) FROM probe)` hold no column, so PostgreSQL checks
+/// each once, before its branch runs ("One-Time Filter"): only one branch reads the table.
 fn postgres_statement(db: &Db, user: &UserId, request: &SearchRequest) -> Statement {
     let mut params = Params::new(DbBackend::Postgres);
-    let tsquery = pg_tsquery(&request.query, &mut params);
+    let query = BoundQuery::bind(&request.query, &mut params);
     let user = params.bind(user.as_str());
+    let tsquery = query.exact();
+    let keys = query.keys(&user);
     let candidates = params.bind(SearchRequest::CANDIDATES);
+    let probe = params.bind(SearchRequest::CANDIDATES + 1);
     let now = params.bind(db.timestamp(Timestamp::now()));
     let keyset = match request.after {
         Some(after) => format!(
@@ -164,10 +217,20 @@ fn postgres_statement(db: &Db, user: &UserId, request: &SearchRequest) -> Statem
     let order = page_order("hits");
     let final_order = page_order("page");
     let sql = format!(
-        "WITH candidates AS (\
+        "WITH probe AS MATERIALIZED (\
            SELECT m.* FROM chat_messages AS m \
-           WHERE m.user_id = {user} AND m.search_vector @@ ({tsquery}) \
-           ORDER BY m.created_at DESC, m.id DESC LIMIT {candidates}\
+           WHERE chat_search_keys(m.user_id, m.search_vector) @@ ({keys}) \
+           LIMIT {probe}\
+         ), \
+         candidates AS (\
+           SELECT p.* FROM probe AS p \
+           WHERE (SELECT count(*) FROM probe) < {probe} \
+             AND p.user_id = {user} AND p.search_vector @@ ({tsquery}) \
+           UNION ALL \
+           (SELECT m.* FROM chat_messages AS m \
+            WHERE (SELECT count(*) FROM probe) = {probe} \
+              AND m.user_id = {user} AND m.search_vector @@ ({tsquery}) \
+            ORDER BY m.created_at DESC, m.id DESC LIMIT {candidates})\
          ), \
          hits AS (\
            SELECT {columns}, t.title AS thread_title, t.user_id AS thread_user_id, \
@@ -297,8 +360,9 @@ impl SearchRepository for SeaOrmSearchRepository {
             DbBackend::Postgres => postgres_statement(db, user, &request),
             _ => sqlite_statement(db, user, &request),
         };
-        // Planned for the words searched: whether scanning the user's newest messages or
-        // the full-text index is faster depends on how common they are.
+        // Planned for these values: the index keys and the exact query are computed once,
+        // while planning, and the plan of the newest-messages branch depends on how common
+        // the words are.
         let rows = db.statement_rows_planned_for_values(statement).await?;
         rows.iter().map(hit_from_row).collect()
     }
@@ -327,13 +391,14 @@ mod tests {
     #[test]
     fn user_text_reaches_postgres_only_as_bound_values() {
         let mut params = Params::new(DbBackend::Postgres);
-        let sql = pg_tsquery(
+        let bound = BoundQuery::bind(
             &query("rock or roll -jazz '; DROP TABLE x; --"),
             &mut params,
         );
+        let exact = bound.exact();
         let item = |n: usize| format!("phraseto_tsquery('chat_search', ${n})");
         assert_eq!(
-            sql,
+            exact,
             format!(
                 "({} || {}) && ({}) && ({}) && ({}) && (!! {})",
                 item(1),
@@ -344,7 +409,22 @@ mod tests {
                 item(6)
             )
         );
-        assert!(!sql.contains("DROP") && !sql.contains("jazz"));
+        let keys = bound.keys("$7");
+        let key = |n: usize| format!("chat_search_query_keys($7, ${n})");
+        assert_eq!(
+            keys,
+            format!(
+                "({} || {}) && ({}) && ({}) && ({})",
+                key(1),
+                key(2),
+                key(3),
+                key(4),
+                key(5)
+            )
+        );
+        for sql in [&exact, &keys] {
+            assert!(!sql.contains("DROP") && !sql.contains("jazz"));
+        }
         assert_eq!(params.values.len(), 6);
         assert_eq!(params.values[5], Value::from("jazz"));
     }

@@ -720,3 +720,116 @@ contract_test!(
         assert_eq!(repos.search_ids(&alice, "quince").await, [oldest[0].id]);
     }
 );
+
+/// The ids of every hit of `owner`'s search for `q`, page after page.
+async fn all_search_ids(repos: &Repos, owner: &domain::UserId, q: &str) -> HashSet<MessageId> {
+    let mut found = HashSet::new();
+    let mut after = None;
+    loop {
+        let page = repos.search_page(owner, q, after, 100).await;
+        let Some(last) = page.last() else { break };
+        after = Some(last.key());
+        for hit in &page {
+            assert!(found.insert(hit.message.id), "{q:?}: a hit twice");
+        }
+    }
+    found
+}
+
+/// Two user ids whose md5 begins with the same 8 hex digits (`17e1d06e`): on PostgreSQL
+/// the search index keys every word by that prefix of its owner's md5, so these two users'
+/// words share the index's posting lists (checked by
+/// `the_two_colliding_users_share_the_index_key_prefix_on_postgres`).
+const COLLIDING_USERS: (&str, &str) = ("user-10166", "user-99497");
+
+contract_test!(
+    async fn users_who_share_an_index_key_never_find_each_others_messages(repos: Repos) {
+        let (ann, ben) = (user(COLLIDING_USERS.0), user(COLLIDING_USERS.1));
+        let anns = repos.thread_of(&ann, at(0)).await;
+        let bens = repos.thread_of(&ben, at(0)).await;
+        let ann_pie = repos
+            .append(&ann, anns.id, &["apple pie, no quince"], at(10))
+            .await;
+        let ben_few = repos
+            .append(&ben, bens.id, &["apple", "apple tart with quince"], at(20))
+            .await;
+        // Few matches each: every one of them is read through the index.
+        assert_eq!(repos.search_ids(&ann, "apple").await, ids(&ann_pie));
+        assert_eq!(
+            set(&repos.search_ids(&ben, "apple").await),
+            set(&ids(&ben_few))
+        );
+        assert!(repos.search_ids(&ann, "tart").await.is_empty());
+        assert_eq!(repos.search_ids(&ann, "apple -quince").await, Vec::new());
+        assert_eq!(
+            repos.search_ids(&ben, "apple -quince").await,
+            [ben_few[0].id]
+        );
+
+        // Ben now has more matches than are ranked: the index holds more than that many
+        // entries under Ann's key too, and her search still finds only her message.
+        let many = usize::try_from(SearchRequest::CANDIDATES).expect("fits");
+        let texts: Vec<String> = (0..many).map(|i| format!("apple number {i}")).collect();
+        let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let ben_many = repos.append(&ben, bens.id, &texts, at(100)).await;
+        assert_eq!(repos.search_ids(&ann, "apple").await, ids(&ann_pie));
+        assert_eq!(
+            all_search_ids(&repos, &ann, "apple").await,
+            set(&ids(&ann_pie))
+        );
+        let bens_found = all_search_ids(&repos, &ben, "apple").await;
+        assert_eq!(
+            bens_found,
+            set(&ids(&ben_many)),
+            "Ben's newest 1,000 matches"
+        );
+        assert_eq!(repos.search_ids(&ann, "quince").await, ids(&ann_pie));
+    }
+);
+
+contract_test!(
+    async fn words_near_the_length_limit_are_stored_and_found(repos: Repos) {
+        let alice = user("alice");
+        let thread = repos.thread_of(&alice, at(0)).await;
+        // 510 letters of 4 bytes each: 2,040 bytes, a word PostgreSQL keeps (its limit is
+        // 2,047) but too long for the index key's prefix; 300 letters: an ordinary key.
+        let huge = "\u{20000}".repeat(510);
+        let long = "b".repeat(300);
+        let texts = [
+            format!("before {huge} after"),
+            format!("{huge} and {long}"),
+            format!("only {long}"),
+        ];
+        let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let stored = repos.append(&alice, thread.id, &texts, at(10)).await;
+        let m = ids(&stored);
+        assert_eq!(set(&repos.search_ids(&alice, &huge).await), set(&m[..2]));
+        assert_eq!(set(&repos.search_ids(&alice, &long).await), set(&m[1..]));
+        assert_eq!(
+            repos.search_ids(&alice, &format!("{long} -only")).await,
+            [m[1]]
+        );
+        assert_eq!(repos.search_ids(&alice, "before after").await, [m[0]]);
+        assert!(repos.search_ids(&user("bob"), &long).await.is_empty());
+    }
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_two_colliding_users_share_the_index_key_prefix_on_postgres() {
+    let database = PostgresDatabase::empty().await;
+    let raw = Database::connect(database.url().as_str())
+        .await
+        .expect("open raw");
+    let row = raw
+        .query_one_raw(Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            "SELECT left(md5($1), 8) = left(md5($2), 8) AS same",
+            [COLLIDING_USERS.0.into(), COLLIDING_USERS.1.into()],
+        ))
+        .await
+        .expect("query")
+        .expect("a row");
+    assert!(row.try_get::<bool>("", "same").expect("bool"));
+    let _ = raw.close().await;
+    database.finish().await;
+}
