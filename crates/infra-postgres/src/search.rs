@@ -174,20 +174,26 @@ impl BoundQuery {
 /// PostgreSQL: the user's [`SearchRequest::CANDIDATES`] newest matches, ranked, the page cut
 /// from them; the headline, which parses the whole content again, only for the page.
 ///
-/// The candidates come one of two ways, chosen by the statement itself from what the
-/// owner-keyed index holds, not by the planner (whose estimate would count the owner twice,
-/// once in the keys and once in `user_id`):
-/// - `probe` asks the index for the user's messages that hold the query's words, at most
-///   `CANDIDATES + 1` of them. If there are no more than `CANDIDATES`, they are all of the
-///   user's matches: the exact query is applied to them and they are the candidates. This
-///   is every search for a word that is not common in the user's history, and its cost
-///   follows the user's matches only, whatever other users store.
-/// - Otherwise the word is common for this user: the newest of the user's messages are read
-///   from `chat_messages_user_recent_idx` until `CANDIDATES` of them match, which takes about
-///   `CANDIDATES` divided by the share of the user's messages that match.
+/// The candidates come one of two ways, by the size of the user's history (`owner`: does
+/// the user have more messages than `CANDIDATES`? One index range of at most
+/// `CANDIDATES + 1` entries):
+/// - **No more messages than that**: every match is a candidate, read through the
+///   owner-keyed index (`chat_search_keys`, migration `m20261209_000001_search_keys`),
+///   whose entries for these words are this user's only. At most `CANDIDATES` rows, and
+///   nothing of other users' messages is read, however many there are and whatever words
+///   they hold.
+/// - **More**: the planner chooses, knowing the words (the statement is planned for its
+///   values): the newest of the user's messages from `chat_messages_user_recent_idx`
+///   until `CANDIDATES` of them match (a common word), or the user's entries of the
+///   `(user_id, search_vector)` index (a rare one). The keyed index cannot serve this
+///   choice: with both the owner and the owner-keyed words in one condition the planner
+///   counts the owner twice and picks the index for every word, and then reads every
+///   match of a common word (docs/benchmarks.md, rounds 9 and 11).
 ///
-/// The conditions on `(SELECT count(*) FROM probe)` hold no column, so PostgreSQL checks
-/// each once, before its branch runs ("One-Time Filter"): only one branch reads the table.
+/// The conditions on `owner` hold no column, so PostgreSQL checks each once, before its
+/// branch runs ("One-Time Filter"): only one branch reads the table. The keyed branch keeps
+/// the owner's condition outside the index scan (`OFFSET 0` keeps the subquery whole), so
+/// that it is not combined with a scan of the owner's whole `user_id` index range.
 fn postgres_statement(db: &Db, user: &UserId, request: &SearchRequest) -> Statement {
     let mut params = Params::new(DbBackend::Postgres);
     let query = BoundQuery::bind(&request.query, &mut params);
@@ -195,7 +201,7 @@ fn postgres_statement(db: &Db, user: &UserId, request: &SearchRequest) -> Statem
     let tsquery = query.exact();
     let keys = query.keys(&user);
     let candidates = params.bind(SearchRequest::CANDIDATES);
-    let probe = params.bind(SearchRequest::CANDIDATES + 1);
+    let beyond = params.bind(SearchRequest::CANDIDATES + 1);
     let now = params.bind(db.timestamp(Timestamp::now()));
     let keyset = match request.after {
         Some(after) => format!(
@@ -217,18 +223,23 @@ fn postgres_statement(db: &Db, user: &UserId, request: &SearchRequest) -> Statem
     let order = page_order("hits");
     let final_order = page_order("page");
     let sql = format!(
-        "WITH probe AS MATERIALIZED (\
-           SELECT m.* FROM chat_messages AS m \
-           WHERE chat_search_keys(m.user_id, m.search_vector) @@ ({keys}) \
-           LIMIT {probe}\
+        "WITH owner AS MATERIALIZED (\
+           SELECT count(*) < {beyond} AS small FROM (\
+             SELECT 1 FROM chat_messages AS m WHERE m.user_id = {user} LIMIT {beyond}\
+           ) AS history\
          ), \
          candidates AS (\
-           SELECT p.* FROM probe AS p \
-           WHERE (SELECT count(*) FROM probe) < {probe} \
-             AND p.user_id = {user} AND p.search_vector @@ ({tsquery}) \
+           (SELECT k.* FROM (\
+              SELECT m.* FROM chat_messages AS m \
+              WHERE (SELECT small FROM owner) \
+                AND chat_search_keys(m.user_id, m.search_vector) @@ ({keys}) \
+              OFFSET 0\
+            ) AS k \
+            WHERE k.user_id = {user} AND k.search_vector @@ ({tsquery}) \
+            ORDER BY k.created_at DESC, k.id DESC LIMIT {candidates}) \
            UNION ALL \
            (SELECT m.* FROM chat_messages AS m \
-            WHERE (SELECT count(*) FROM probe) = {probe} \
+            WHERE (SELECT NOT small FROM owner) \
               AND m.user_id = {user} AND m.search_vector @@ ({tsquery}) \
             ORDER BY m.created_at DESC, m.id DESC LIMIT {candidates})\
          ), \
@@ -361,8 +372,8 @@ impl SearchRepository for SeaOrmSearchRepository {
             _ => sqlite_statement(db, user, &request),
         };
         // Planned for these values: the index keys and the exact query are computed once,
-        // while planning, and the plan of the newest-messages branch depends on how common
-        // the words are.
+        // while planning, and the plan for a long history depends on how common the words
+        // are.
         let rows = db.statement_rows_planned_for_values(statement).await?;
         rows.iter().map(hit_from_row).collect()
     }

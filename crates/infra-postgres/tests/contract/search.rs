@@ -784,6 +784,14 @@ contract_test!(
             "Ben's newest 1,000 matches"
         );
         assert_eq!(repos.search_ids(&ann, "quince").await, ids(&ann_pie));
+        // Ben's history is now longer than what is ranked: his rare words and phrases are
+        // found too, and never Ann's.
+        assert_eq!(repos.search_ids(&ben, "tart").await, [ben_few[1].id]);
+        assert_eq!(
+            repos.search_ids(&ben, "\"apple tart\" quince").await,
+            [ben_few[1].id]
+        );
+        assert!(repos.search_ids(&ben, "pie").await.is_empty());
     }
 );
 
