@@ -15,9 +15,11 @@
 #   SMALL=1000            messages of user "small" (bench-user-2), rounded up to 50
 #   REQUESTS=200          measured requests per case, after WARMUP_REQUESTS=20
 #   LIMIT=20              page size of the search
-#   PGURL=postgres://postgres@127.0.0.1:5432   server (trust auth); databases are bench_search_*
+#   PGURL=postgres://postgres@127.0.0.1:5432   server (trust auth); databases: see DB_PREFIX
 #   PORT=18090            where the service listens (127.0.0.1)
 #   KEEP_DB=0             1 keeps (and reuses) the seeded databases
+#   DB_PREFIX=bench_search  databases are DB_PREFIX_<big>_<small>_<others> (another prefix
+#                         keeps a second copy, e.g. one migrated by an older binary)
 #   PREWARM=1             0 skips pg_prewarm (tables, TOAST and every index, GIN included)
 #   SKIP_BUILD=0          1 uses an existing binary; else `cargo build --profile $PROFILE`
 #   PROFILE=release       cargo profile (`profiling` builds faster)
@@ -37,6 +39,7 @@ LIMIT=${LIMIT:-20}
 PGURL=${PGURL:-postgres://postgres@127.0.0.1:5432}
 PORT=${PORT:-18090}
 KEEP_DB=${KEEP_DB:-0}
+DB_PREFIX=${DB_PREFIX:-bench_search}
 PREWARM=${PREWARM:-1}
 SKIP_BUILD=${SKIP_BUILD:-0}
 PROFILE=${PROFILE:-release}
@@ -67,7 +70,7 @@ fi
 
 # --- data sets ---------------------------------------------------------------------------
 other_users_for() { echo $(( ($1 + 999) / 1000 )); }
-db_for() { echo "bench_search_$((BIG_THREADS * 50))_$((SMALL_THREADS * 50))_$(( $(other_users_for "$1") * 1000 ))"; }
+db_for() { echo "${DB_PREFIX}_$((BIG_THREADS * 50))_$((SMALL_THREADS * 50))_$(( $(other_users_for "$1") * 1000 ))"; }
 
 seed() { # seed OTHERS -> creates and seeds the data set unless it is there already (KEEP_DB=1)
   local others=$1 db

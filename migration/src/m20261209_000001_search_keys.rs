@@ -44,24 +44,29 @@ pub struct Migration;
 
 const POSTGRES_UP: &[&str] = &[
     // PARALLEL RESTRICTED: the exception block opens a subtransaction, which a parallel
-    // worker may not do.
+    // worker may not do. A document without words has no keys (not the bare prefix).
     "CREATE FUNCTION chat_search_keys(owner text, document tsvector) RETURNS tsvector \
      LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL RESTRICTED COST 1000 AS $$ \
      DECLARE prefix text := left(md5(owner), 8); \
      BEGIN \
-       RETURN array_to_tsvector(string_to_array( \
-         prefix || array_to_string(tsvector_to_array(document), chr(1) || prefix), chr(1))); \
-     EXCEPTION WHEN program_limit_exceeded THEN \
-       RETURN array_to_tsvector(ARRAY( \
-         SELECT prefix || CASE WHEN octet_length(word) <= 2039 THEN word ELSE left(word, 240) END \
-         FROM unnest(tsvector_to_array(document)) AS word)); \
+       IF length(document) = 0 THEN RETURN document; END IF; \
+       BEGIN \
+         RETURN array_to_tsvector(string_to_array( \
+           prefix || array_to_string(tsvector_to_array(document), chr(1) || prefix), chr(1))); \
+       EXCEPTION WHEN program_limit_exceeded THEN \
+         RETURN array_to_tsvector(ARRAY( \
+           SELECT prefix || CASE WHEN octet_length(word) <= 2039 THEN word ELSE left(word, 240) END \
+           FROM unnest(tsvector_to_array(document)) AS word)); \
+       END; \
      END $$",
+    // The keys of a text, ANDed: the text form of the keys' tsvector (`'k1' 'k2'`, every
+    // key quoted and escaped as tsquery input wants it; keys never hold a space) with `&`
+    // between the keys; no words, no keys (an empty query, as `phraseto_tsquery` gives).
+    // An expression, not a query: the planner computes it once per search, cheaply.
     "CREATE FUNCTION chat_search_query_keys(owner text, term text) RETURNS tsquery \
      LANGUAGE sql IMMUTABLE STRICT PARALLEL RESTRICTED AS $$ \
-     SELECT coalesce(string_agg( \
-         '''' || replace(replace(key, '\\', '\\\\'), '''', '''''') || '''', ' & '), '')::tsquery \
-     FROM unnest(tsvector_to_array( \
-         chat_search_keys(owner, to_tsvector('chat_search', term)))) AS key $$",
+     SELECT replace(chat_search_keys(owner, to_tsvector('chat_search', term))::text, \
+                    ''' ''', ''' & ''')::tsquery $$",
     "CREATE INDEX chat_messages_search_keys_idx ON chat_messages \
      USING GIN (chat_search_keys(user_id, search_vector))",
 ];

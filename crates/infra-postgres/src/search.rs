@@ -175,8 +175,8 @@ impl BoundQuery {
 /// from them; the headline, which parses the whole content again, only for the page.
 ///
 /// The candidates come one of two ways, by the size of the user's history (`owner`: does
-/// the user have more messages than `CANDIDATES`? One index range of at most
-/// `CANDIDATES + 1` entries):
+/// the user have more messages than `CANDIDATES`? The message counts of the user's threads,
+/// at most `CANDIDATES + 1` of them: a user with more threads counts as a long history):
 /// - **No more messages than that**: every match is a candidate, read through the
 ///   owner-keyed index (`chat_search_keys`, migration `m20261209_000001_search_keys`),
 ///   whose entries for these words are this user's only. At most `CANDIDATES` rows, and
@@ -224,9 +224,10 @@ fn postgres_statement(db: &Db, user: &UserId, request: &SearchRequest) -> Statem
     let final_order = page_order("page");
     let sql = format!(
         "WITH owner AS MATERIALIZED (\
-           SELECT count(*) < {beyond} AS small FROM (\
-             SELECT 1 FROM chat_messages AS m WHERE m.user_id = {user} LIMIT {beyond}\
-           ) AS history\
+           SELECT count(*) < {beyond} AND coalesce(sum(h.message_count), 0) < {beyond} AS small \
+           FROM (\
+             SELECT t.message_count FROM chat_threads AS t WHERE t.user_id = {user} LIMIT {beyond}\
+           ) AS h\
          ), \
          candidates AS (\
            (SELECT k.* FROM (\

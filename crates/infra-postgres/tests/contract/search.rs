@@ -841,3 +841,52 @@ async fn the_two_colliding_users_share_the_index_key_prefix_on_postgres() {
     let _ = raw.close().await;
     database.finish().await;
 }
+
+contract_test!(
+    async fn words_that_hold_quotes_or_backslashes_are_found(repos: Repos) {
+        let alice = user("alice");
+        let thread = repos.thread_of(&alice, at(0)).await;
+        // PostgreSQL keeps a URL's path as one word, quote and all.
+        let texts = [
+            r"see http://ex.com/a'b?q=1\2 for it",
+            r"and /usr/lo'cal/x or a\b\c",
+            "nothing here",
+        ];
+        let stored = repos.append(&alice, thread.id, &texts, at(10)).await;
+        let m = ids(&stored);
+        assert_eq!(
+            repos.search_ids(&alice, r"http://ex.com/a'b?q=1\2").await,
+            [m[0]]
+        );
+        assert_eq!(repos.search_ids(&alice, "/usr/lo'cal/x").await, [m[1]]);
+        assert_eq!(repos.search_ids(&alice, r"a\b\c").await, [m[1]]);
+        assert!(
+            repos
+                .search_ids(&user("bob"), "/usr/lo'cal/x")
+                .await
+                .is_empty()
+        );
+    }
+);
+
+/// `½` is alphanumeric to the query parser and no word to PostgreSQL's: an item without
+/// words narrows nothing, in the owner-keyed index's query as in the exact one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_item_without_words_narrows_nothing_on_postgres() {
+    let database = PostgresDatabase::empty().await;
+    let store = Store::connect(&database.url(), test_options())
+        .await
+        .expect("connect");
+    store.migrate().await.expect("migrations");
+    let repos = Repos::of(&store);
+    let alice = user("alice");
+    let thread = repos.thread_of(&alice, at(0)).await;
+    let stored = repos
+        .append(&alice, thread.id, &["half a cake", "a whole cake"], at(10))
+        .await;
+    assert_eq!(repos.search_ids(&alice, "half ½").await, [stored[0].id]);
+    assert_eq!(repos.search_ids(&alice, "½ or half").await, [stored[0].id]);
+    assert!(repos.search_ids(&alice, "½").await.is_empty());
+    store.close().await;
+    database.finish().await;
+}
