@@ -21,12 +21,13 @@ use domain::{
     SearchHit, SearchQuery, SearchRepository, SearchRequest, SearchTerm, StoreError, ThreadTitle,
     Timestamp, UserId,
 };
-use sea_orm::sea_query::Value;
+use sea_orm::sea_query::{Expr, ExprTrait, Func, Query, Value};
 use sea_orm::{DbBackend, IdenStatic, Statement};
 
 use crate::convert::{MESSAGE_COLUMNS, message_from_row};
 use crate::db::{Db, Row, sql_limit};
-use crate::error::InvalidRow;
+use crate::entity::thread;
+use crate::error::{InvalidRow, Misuse};
 
 /// The PostgreSQL text search configuration the migration creates: `simple` (no stemming,
 /// no stop words) with `unaccent` first.
@@ -171,37 +172,96 @@ impl BoundQuery {
     }
 }
 
-/// PostgreSQL: the user's [`SearchRequest::CANDIDATES`] newest matches, ranked, the page cut
-/// from them; the headline, which parses the whole content again, only for the page.
+/// How a user's candidates are found on PostgreSQL, by the length of the user's history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum History {
+    /// No more messages than [`SearchRequest::CANDIDATES`]: every match is a candidate,
+    /// read through the owner-keyed index (`chat_search_keys`, migration
+    /// `m20261209_000001_search_keys`), whose entries for these words are this user's only.
+    /// At most `CANDIDATES` rows, and nothing of other users' messages is read, however
+    /// many there are and whatever words they hold.
+    Short,
+    /// More: the planner chooses, knowing the words (the statement is planned for its
+    /// values): the newest of the user's messages from `chat_messages_user_recent_idx`
+    /// until `CANDIDATES` of them match (a common word), or the user's entries of the
+    /// `(user_id, search_vector)` index (a rare one). The keyed index cannot serve this
+    /// choice: with both the owner and the owner-keyed words in one condition the planner
+    /// counts the owner twice and picks the index for every word, and then reads every
+    /// match of a common word (docs/benchmarks.md, rounds 9 and 11).
+    Long,
+}
+
+/// Whether `user`'s history is [`History::Short`]: the message counts of at most
+/// `CANDIDATES + 1` of the user's threads (a user with more threads has a long history).
+/// One short index range of `chat_threads`, whatever the user's number of messages.
+async fn history(db: &Db, user: &UserId) -> Result<History, StoreError> {
+    let bound = SearchRequest::CANDIDATES + 1;
+    let threads = Query::select()
+        .column(thread::Column::MessageCount)
+        .from(thread::Entity)
+        .and_where(Expr::col(thread::Column::UserId).eq(user.as_str()))
+        .limit(bound)
+        .to_owned();
+    let select = Query::select()
+        .expr(Func::count(Expr::col(thread::Column::MessageCount)))
+        .expr(Func::cast_as(
+            Func::coalesce([
+                Func::sum(Expr::col(thread::Column::MessageCount)).into(),
+                Expr::val(0i64),
+            ]),
+            "bigint",
+        ))
+        .from_subquery(threads, "history")
+        .to_owned();
+    let row = db
+        .statement_rows(db.backend().build(&select))
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| StoreError::unexpected(Misuse("a count returned no row")))?;
+    let (threads, messages): (i64, i64) = (row.get(0)?, row.get(1)?);
+    let bound = i64::try_from(bound).unwrap_or(i64::MAX);
+    Ok(if threads < bound && messages < bound {
+        History::Short
+    } else {
+        History::Long
+    })
+}
+
+/// PostgreSQL: the user's [`SearchRequest::CANDIDATES`] newest matches (found as
+/// [`History`] says), ranked, the page cut from them; the headline, which parses the whole
+/// content again, only for the page.
 ///
-/// The candidates come one of two ways, by the size of the user's history (`owner`: does
-/// the user have more messages than `CANDIDATES`? The message counts of the user's threads,
-/// at most `CANDIDATES + 1` of them: a user with more threads counts as a long history):
-/// - **No more messages than that**: every match is a candidate, read through the
-///   owner-keyed index (`chat_search_keys`, migration `m20261209_000001_search_keys`),
-///   whose entries for these words are this user's only. At most `CANDIDATES` rows, and
-///   nothing of other users' messages is read, however many there are and whatever words
-///   they hold.
-/// - **More**: the planner chooses, knowing the words (the statement is planned for its
-///   values): the newest of the user's messages from `chat_messages_user_recent_idx`
-///   until `CANDIDATES` of them match (a common word), or the user's entries of the
-///   `(user_id, search_vector)` index (a rare one). The keyed index cannot serve this
-///   choice: with both the owner and the owner-keyed words in one condition the planner
-///   counts the owner twice and picks the index for every word, and then reads every
-///   match of a common word (docs/benchmarks.md, rounds 9 and 11).
-///
-/// The conditions on `owner` hold no column, so PostgreSQL checks each once, before its
-/// branch runs ("One-Time Filter"): only one branch reads the table. The keyed branch keeps
-/// the owner's condition outside the index scan (`OFFSET 0` keeps the subquery whole), so
-/// that it is not combined with a scan of the owner's whole `user_id` index range.
-fn postgres_statement(db: &Db, user: &UserId, request: &SearchRequest) -> Statement {
+/// For a short history the owner's condition stays outside the index scan (`OFFSET 0`
+/// keeps the subquery whole), so that the planner does not combine the keyed index with a
+/// scan of the owner's whole range of `user_id` entries.
+fn postgres_statement(
+    db: &Db,
+    user: &UserId,
+    history: History,
+    request: &SearchRequest,
+) -> Statement {
     let mut params = Params::new(DbBackend::Postgres);
     let query = BoundQuery::bind(&request.query, &mut params);
     let user = params.bind(user.as_str());
     let tsquery = query.exact();
     let keys = query.keys(&user);
     let candidates = params.bind(SearchRequest::CANDIDATES);
-    let beyond = params.bind(SearchRequest::CANDIDATES + 1);
+    let found = match history {
+        History::Short => format!(
+            "SELECT k.* FROM (\
+               SELECT m.* FROM chat_messages AS m \
+               WHERE chat_search_keys(m.user_id, m.search_vector) @@ ({keys}) OFFSET 0\
+             ) AS k \
+             WHERE k.user_id = {user} AND k.search_vector @@ ({tsquery}) \
+             ORDER BY k.created_at DESC, k.id DESC LIMIT {candidates}"
+        ),
+        History::Long => format!(
+            "SELECT m.* FROM chat_messages AS m \
+             WHERE m.user_id = {user} AND m.search_vector @@ ({tsquery}) \
+             ORDER BY m.created_at DESC, m.id DESC LIMIT {candidates}"
+        ),
+    };
     let now = params.bind(db.timestamp(Timestamp::now()));
     let keyset = match request.after {
         Some(after) => format!(
@@ -223,27 +283,7 @@ fn postgres_statement(db: &Db, user: &UserId, request: &SearchRequest) -> Statem
     let order = page_order("hits");
     let final_order = page_order("page");
     let sql = format!(
-        "WITH owner AS MATERIALIZED (\
-           SELECT count(*) < {beyond} AND coalesce(sum(h.message_count), 0) < {beyond} AS small \
-           FROM (\
-             SELECT t.message_count FROM chat_threads AS t WHERE t.user_id = {user} LIMIT {beyond}\
-           ) AS h\
-         ), \
-         candidates AS (\
-           (SELECT k.* FROM (\
-              SELECT m.* FROM chat_messages AS m \
-              WHERE (SELECT small FROM owner) \
-                AND chat_search_keys(m.user_id, m.search_vector) @@ ({keys}) \
-              OFFSET 0\
-            ) AS k \
-            WHERE k.user_id = {user} AND k.search_vector @@ ({tsquery}) \
-            ORDER BY k.created_at DESC, k.id DESC LIMIT {candidates}) \
-           UNION ALL \
-           (SELECT m.* FROM chat_messages AS m \
-            WHERE (SELECT NOT small FROM owner) \
-              AND m.user_id = {user} AND m.search_vector @@ ({tsquery}) \
-            ORDER BY m.created_at DESC, m.id DESC LIMIT {candidates})\
-         ), \
+        "WITH candidates AS ({found}), \
          hits AS (\
            SELECT {columns}, t.title AS thread_title, t.user_id AS thread_user_id, \
              round(ts_rank_cd(c.search_vector, ({tsquery}))::float8 * {PG_RANK_SCALE})::bigint AS rank \
@@ -369,7 +409,7 @@ impl SearchRepository for SeaOrmSearchRepository {
     ) -> Result<Vec<SearchHit>, StoreError> {
         let db = &self.db;
         let statement = match db.backend() {
-            DbBackend::Postgres => postgres_statement(db, user, &request),
+            DbBackend::Postgres => postgres_statement(db, user, history(db, user).await?, &request),
             _ => sqlite_statement(db, user, &request),
         };
         // Planned for these values: the index keys and the exact query are computed once,
