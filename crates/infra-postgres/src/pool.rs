@@ -83,9 +83,9 @@ pub enum Pooler {
     /// A pooler in transaction mode (PgBouncer `pool_mode = transaction`, most hosted
     /// poolers): a server connection is this connection's only within a transaction. So
     /// every statement runs in an explicit transaction, as the unnamed prepared statement
-    /// (nothing named outlives a transaction), and the statement timeout is set with
-    /// `SET LOCAL` in the same round trip as `BEGIN` (poolers refuse or drop the `options`
-    /// startup parameter). A statement then costs four round trips instead of one.
+    /// (nothing named outlives a transaction), and the statement timeout and `jit` are set
+    /// with `SET LOCAL` in the same round trip as `BEGIN` (poolers refuse or drop the
+    /// `options` startup parameter). A statement then costs four round trips instead of one.
     Transaction,
 }
 
@@ -94,8 +94,8 @@ pub enum Pooler {
 pub(crate) struct PgPoolOptions {
     pub(crate) connect: PgConnectOptions,
     pub(crate) pooler: Pooler,
-    /// What starts a transaction: `BEGIN`, with the `SET LOCAL` of the statement timeout
-    /// behind a transaction pooler.
+    /// What starts a transaction: `BEGIN`, with the `SET LOCAL`s of `jit` and the statement
+    /// timeout behind a transaction pooler.
     begin: String,
     pub(crate) max_connections: u32,
     pub(crate) acquire_timeout: Duration,
