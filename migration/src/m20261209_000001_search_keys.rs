@@ -36,7 +36,6 @@
 //! This migration has landed once merged: never edit it, add a new one instead.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::DbBackend;
 
 /// Adds the GIN index on owner-keyed words and the functions that make its keys.
 #[derive(Debug, DeriveMigrationName)]
@@ -77,22 +76,20 @@ const POSTGRES_DOWN: &[&str] = &[
     "DROP FUNCTION IF EXISTS chat_search_keys(text, tsvector)",
 ];
 
-/// The statements for this backend: PostgreSQL's, none on SQLite.
-fn on_postgres<'a>(manager: &SchemaManager<'_>, statements: &'a [&'a str]) -> &'a [&'a str] {
-    if manager.get_database_backend() == DbBackend::Postgres {
-        statements
-    } else {
-        &[]
-    }
-}
+const SQL: crate::BackendSql = crate::BackendSql {
+    postgres_up: POSTGRES_UP,
+    postgres_down: POSTGRES_DOWN,
+    sqlite_up: &[],
+    sqlite_down: &[],
+};
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        crate::execute_all(manager, on_postgres(manager, POSTGRES_UP)).await
+        SQL.run(manager, true).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        crate::execute_all(manager, on_postgres(manager, POSTGRES_DOWN)).await
+        SQL.run(manager, false).await
     }
 }

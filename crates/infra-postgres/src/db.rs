@@ -125,6 +125,16 @@ impl Db {
         self.statement_rows_as(statement, Priority::Normal).await
     }
 
+    /// The one row of a statement that always returns one (an aggregate without
+    /// `GROUP BY`).
+    pub(crate) async fn statement_one_row(&self, statement: Statement) -> Result<Row, StoreError> {
+        self.statement_rows(statement)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| StoreError::unexpected(Misuse("an aggregate returned no row")))
+    }
+
     /// The rows one statement returns, its PostgreSQL connection waited for with
     /// `priority` when none is free (SQLite has one connection and no queue of its own).
     pub(crate) async fn statement_rows_as(

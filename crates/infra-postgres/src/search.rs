@@ -27,7 +27,7 @@ use sea_orm::{DbBackend, IdenStatic, Statement};
 use crate::convert::{MESSAGE_COLUMNS, message_from_row};
 use crate::db::{Db, Row, sql_limit};
 use crate::entity::thread;
-use crate::error::{InvalidRow, Misuse};
+use crate::error::InvalidRow;
 
 /// The PostgreSQL text search configuration the migration creates: `simple` (no stemming,
 /// no stop words) with `unaccent` first.
@@ -213,12 +213,7 @@ async fn history(db: &Db, user: &UserId) -> Result<History, StoreError> {
         ))
         .from_subquery(threads, "history")
         .to_owned();
-    let row = db
-        .statement_rows(db.backend().build(&select))
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| StoreError::unexpected(Misuse("a count returned no row")))?;
+    let row = db.statement_one_row(db.backend().build(&select)).await?;
     let (threads, messages): (i64, i64) = (row.get(0)?, row.get(1)?);
     let bound = i64::try_from(bound).unwrap_or(i64::MAX);
     Ok(if threads < bound && messages < bound {

@@ -17,7 +17,6 @@ use crate::db::{
     Db, lock_thread, next_version, sql_limit, thread_alive, timestamp_value, users_thread,
 };
 use crate::entity::thread::{self, Column};
-use crate::error::Misuse;
 use crate::events::EventSignals;
 use crate::messages::insert_messages;
 use crate::tree::{self, Exec};
@@ -480,12 +479,7 @@ impl ThreadRepository for SeaOrmThreadRepository {
             .from(thread::Entity)
             .and_where(purge_condition(db.backend(), rule))
             .to_owned();
-        let row = db
-            .statement_rows(db.backend().build(&select))
-            .await?
-            .into_iter()
-            .next()
-            .ok_or_else(|| StoreError::unexpected(Misuse("a count returned no row")))?;
+        let row = db.statement_one_row(db.backend().build(&select)).await?;
         Ok(Purged {
             threads: count(row.get(0)?)?,
             messages: count(row.get(1)?)?,

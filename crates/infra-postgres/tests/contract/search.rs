@@ -10,7 +10,9 @@ use infra_postgres::Store;
 use migration::MigratorTrait;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
 
-use crate::support::{PostgresDatabase, Repos, at, sqlite_url, test_options, text, title, user};
+use crate::support::{
+    PostgresDatabase, Repos, TestStore, at, sqlite_url, test_options, text, title, user,
+};
 
 fn ids(messages: &[domain::Message]) -> Vec<MessageId> {
     messages.iter().map(|m| m.id).collect()
@@ -873,12 +875,8 @@ contract_test!(
 /// words narrows nothing, in the owner-keyed index's query as in the exact one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_item_without_words_narrows_nothing_on_postgres() {
-    let database = PostgresDatabase::empty().await;
-    let store = Store::connect(&database.url(), test_options())
-        .await
-        .expect("connect");
-    store.migrate().await.expect("migrations");
-    let repos = Repos::of(&store);
+    let store = TestStore::postgres().await;
+    let repos = store.repos();
     let alice = user("alice");
     let thread = repos.thread_of(&alice, at(0)).await;
     let stored = repos
@@ -887,6 +885,5 @@ async fn an_item_without_words_narrows_nothing_on_postgres() {
     assert_eq!(repos.search_ids(&alice, "half ½").await, [stored[0].id]);
     assert_eq!(repos.search_ids(&alice, "½ or half").await, [stored[0].id]);
     assert!(repos.search_ids(&alice, "½").await.is_empty());
-    store.close().await;
-    database.finish().await;
+    store.finish().await;
 }

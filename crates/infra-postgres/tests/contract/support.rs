@@ -324,13 +324,23 @@ async fn ensure_template(admin: &DatabaseConnection, admin_url: &str, template: 
     .await;
 }
 
-/// `chtest_tpl_<fnv1a64>` of the migration names and of the schema they produce (rendered
-/// on an in-memory SQLite database): a changed migration set means another template.
+/// `chtest_tpl_<fnv1a64>` of the migration names, of the migration crate's sources (so a
+/// PostgreSQL-only statement changed while a migration is being written means another
+/// template too) and of the schema they produce on an in-memory SQLite database.
 async fn template_name() -> String {
     let mut fingerprint = String::new();
     for migration in migration::Migrator::migrations() {
         fingerprint.push_str(migration.name());
         fingerprint.push('\n');
+    }
+    let sources = concat!(env!("CARGO_MANIFEST_DIR"), "/../../migration/src");
+    let mut files: Vec<_> = std::fs::read_dir(sources)
+        .expect("the migration crate's sources")
+        .map(|entry| entry.expect("a directory entry").path())
+        .collect();
+    files.sort();
+    for file in files {
+        fingerprint.push_str(&std::fs::read_to_string(&file).expect("a migration source"));
     }
     let sqlite = Database::connect("sqlite::memory:")
         .await
