@@ -227,9 +227,11 @@ async fn history(db: &Db, user: &UserId) -> Result<History, StoreError> {
 /// [`History`] says), ranked, the page cut from them; the headline, which parses the whole
 /// content again, only for the page.
 ///
-/// For a short history the owner's condition stays outside the index scan (`OFFSET 0`
-/// keeps the subquery whole), so that the planner does not combine the keyed index with a
-/// scan of the owner's whole range of `user_id` entries.
+/// Both ways filter `chat_messages.user_id` (the distribution column a sharded PostgreSQL
+/// routes by, docs/scaling.md). For a short history the planner may combine the keyed
+/// index with the owner's range of `chat_messages_user_recent_idx` (at most 1,000 entries)
+/// or, for a rare word, take the `(user_id, search_vector)` index: each reads this user's
+/// entries only, or a word's few.
 fn postgres_statement(
     db: &Db,
     user: &UserId,
@@ -244,12 +246,10 @@ fn postgres_statement(
     let candidates = params.bind(SearchRequest::CANDIDATES);
     let found = match history {
         History::Short => format!(
-            "SELECT k.* FROM (\
-               SELECT m.* FROM chat_messages AS m \
-               WHERE chat_search_keys(m.user_id, m.search_vector) @@ ({keys}) OFFSET 0\
-             ) AS k \
-             WHERE k.user_id = {user} AND k.search_vector @@ ({tsquery}) \
-             ORDER BY k.created_at DESC, k.id DESC LIMIT {candidates}"
+            "SELECT m.* FROM chat_messages AS m \
+             WHERE chat_search_keys(m.user_id, m.search_vector) @@ ({keys}) \
+               AND m.user_id = {user} AND m.search_vector @@ ({tsquery}) \
+             ORDER BY m.created_at DESC, m.id DESC LIMIT {candidates}"
         ),
         History::Long => format!(
             "SELECT m.* FROM chat_messages AS m \
