@@ -110,10 +110,9 @@ impl PgPoolOptions {
     ///
     /// JIT is off because it costs a short statement more than it saves: PostgreSQL
     /// compiles a statement whose estimated cost passes `jit_above_cost` (100,000 by
-    /// default), and the search statement's estimate passes it for users with long
-    /// histories (its estimate covers both of its ways to find candidates, though it runs
-    /// one): 15 to 40 ms of compiling for a search that runs in 2 ms (docs/benchmarks.md,
-    /// round 11).
+    /// default), whether or not it then runs long. A search statement tried in round 11 of
+    /// docs/benchmarks.md passed it for a user with a long history and spent 15 to 40 ms
+    /// compiling for 2 ms of running; any statement estimated over a large user's rows can.
     pub(crate) fn new(
         url: &str,
         max_connections: u32,

@@ -129,21 +129,25 @@ impl BoundQuery {
         }
     }
 
+    /// Every group as `(a || b || ...)` of `item` of its items' placeholders.
+    fn alternatives(&self, item: impl Fn(&String) -> String) -> Vec<String> {
+        self.groups
+            .iter()
+            .map(|group| {
+                format!(
+                    "({})",
+                    group.iter().map(&item).collect::<Vec<_>>().join(" || ")
+                )
+            })
+            .collect()
+    }
+
     /// The exact tsquery: `phraseto_tsquery` of every item, joined with `||` inside a
     /// group, and the groups and the negated exclusions (`!!`) joined with `&&`. Every
     /// operand is parenthesized: PostgreSQL gives these operators one precedence.
     fn exact(&self) -> String {
         let item = |text: &String| format!("phraseto_tsquery('{PG_CONFIG}', {text})");
-        let mut conjuncts: Vec<String> = self
-            .groups
-            .iter()
-            .map(|group| {
-                format!(
-                    "({})",
-                    group.iter().map(item).collect::<Vec<_>>().join(" || ")
-                )
-            })
-            .collect();
+        let mut conjuncts = self.alternatives(item);
         conjuncts.extend(
             self.excluded
                 .iter()
@@ -158,16 +162,7 @@ impl BoundQuery {
     /// and some that it does not (the keys have no positions, and exclusions are left out):
     /// the exact query is applied to what it finds.
     fn keys(&self, owner: &str) -> String {
-        let item = |text: &String| format!("chat_search_query_keys({owner}, {text})");
-        self.groups
-            .iter()
-            .map(|group| {
-                format!(
-                    "({})",
-                    group.iter().map(item).collect::<Vec<_>>().join(" || ")
-                )
-            })
-            .collect::<Vec<_>>()
+        self.alternatives(|text| format!("chat_search_query_keys({owner}, {text})"))
             .join(" && ")
     }
 }
@@ -242,14 +237,14 @@ fn postgres_statement(
     let query = BoundQuery::bind(&request.query, &mut params);
     let user = params.bind(user.as_str());
     let tsquery = query.exact();
-    let keys = query.keys(&user);
     let candidates = params.bind(SearchRequest::CANDIDATES);
     let found = match history {
         History::Short => format!(
             "SELECT m.* FROM chat_messages AS m \
-             WHERE chat_search_keys(m.user_id, m.search_vector) @@ ({keys}) \
+             WHERE chat_search_keys(m.user_id, m.search_vector) @@ ({}) \
                AND m.user_id = {user} AND m.search_vector @@ ({tsquery}) \
-             ORDER BY m.created_at DESC, m.id DESC LIMIT {candidates}"
+             ORDER BY m.created_at DESC, m.id DESC LIMIT {candidates}",
+            query.keys(&user)
         ),
         History::Long => format!(
             "SELECT m.* FROM chat_messages AS m \
