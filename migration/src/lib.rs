@@ -26,6 +26,7 @@ mod m20261206_000001_message_parts;
 mod m20261207_000001_events;
 mod m20261208_000001_thread_expiry;
 mod m20261209_000001_search_keys;
+mod m20261210_000001_message_storage;
 
 /// All migrations of the chat-history schema, oldest first.
 #[derive(Debug)]
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000001_events::Migration),
             Box::new(m20261208_000001_thread_expiry::Migration),
             Box::new(m20261209_000001_search_keys::Migration),
+            Box::new(m20261210_000001_message_storage::MIGRATION),
         ]
     }
 }
@@ -132,6 +134,30 @@ impl BackendSql {
             }
         };
         execute_all(manager, statements).await
+    }
+}
+
+/// A [`BackendSql`] migration named after the module that declares it (the module's file
+/// name, as `DeriveMigrationName` names a migration): `module: module_path!()`.
+pub(crate) struct SqlMigration {
+    pub(crate) module: &'static str,
+    pub(crate) sql: BackendSql,
+}
+
+impl MigrationName for SqlMigration {
+    fn name(&self) -> &str {
+        self.module.rsplit("::").next().unwrap_or(self.module)
+    }
+}
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigrationTrait for SqlMigration {
+    async fn up(&self, manager: &sea_orm_migration::SchemaManager) -> Result<(), DbErr> {
+        self.sql.run(manager, true).await
+    }
+
+    async fn down(&self, manager: &sea_orm_migration::SchemaManager) -> Result<(), DbErr> {
+        self.sql.run(manager, false).await
     }
 }
 

@@ -880,3 +880,67 @@ async fn an_item_without_words_narrows_nothing_on_postgres() {
     assert!(repos.search_ids(&alice, "½").await.is_empty());
     store.finish().await;
 }
+
+/// The bytes of `chat_messages`' TOAST relation (PostgreSQL).
+async fn toast_bytes(conn: &DatabaseConnection) -> i64 {
+    conn.query_one_raw(Statement::from_string(
+        conn.get_database_backend(),
+        "SELECT pg_relation_size(reltoastrelid) AS n FROM pg_class \
+         WHERE oid = 'chat_messages'::regclass",
+    ))
+    .await
+    .expect("TOAST size")
+    .expect("one row")
+    .try_get::<i64>("", "n")
+    .expect("an integer")
+}
+
+/// On PostgreSQL a message of a few kilobytes is one row, its search words included,
+/// with nothing in TOAST (migration `m20261210_000001_message_storage`): a search reads
+/// one page per message it considers. A long message is still stored whole (its content
+/// in TOAST), read back and found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_of_a_few_kilobytes_is_one_row_and_a_long_one_is_whole_on_postgres() {
+    let database = PostgresDatabase::from_template().await;
+    let store = Store::connect(&database.url(), test_options())
+        .await
+        .expect("connect");
+    let raw = Database::connect(database.url().as_str())
+        .await
+        .expect("open raw");
+    let repos = Repos::of(&store);
+    let alice = user("alice");
+    let thread = repos.thread_of(&alice, at(0)).await;
+    let words = |prefix: &str, n: usize| {
+        (0..n)
+            .map(|i| format!("{prefix}{i}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    // About 1.8 kB of text and 3.5 kB of search words: PostgreSQL's default moves a part
+    // of such a row (over 2 kB) to TOAST.
+    let typical = words("word", 250);
+    let stored = repos.append(&alice, thread.id, &[&typical], at(10)).await;
+    assert_eq!(toast_bytes(&raw).await, 0);
+    assert_eq!(
+        repos.search_ids(&alice, "word7 word249").await,
+        [stored[0].id]
+    );
+
+    let long = words("long", 5000);
+    let stored = repos.append(&alice, thread.id, &[&long], at(20)).await;
+    assert!(toast_bytes(&raw).await > 0);
+    let read = repos
+        .messages
+        .get_message(&alice, thread.id, stored[0].id)
+        .await
+        .expect("read the long message");
+    assert_eq!(read.content.as_str(), long);
+    assert_eq!(
+        repos.search_ids(&alice, "long0 long4999").await,
+        [stored[0].id]
+    );
+    let _ = raw.close().await;
+    store.close().await;
+    database.finish().await;
+}
