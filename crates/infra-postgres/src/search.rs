@@ -238,16 +238,22 @@ fn postgres_statement(
     let user = params.bind(user.as_str());
     let tsquery = query.exact();
     let candidates = params.bind(SearchRequest::CANDIDATES);
+    // Ranked as found: only the id, the thread, the time and the rank of each candidate
+    // travel through the sorts and the join below; the page's messages are read again by
+    // id (a handful of rows) for their columns and headlines.
+    let rank = format!(
+        "round(ts_rank_cd(m.search_vector, ({tsquery}))::float8 * {PG_RANK_SCALE})::bigint AS rank"
+    );
     let found = match history {
         History::Short => format!(
-            "SELECT m.* FROM chat_messages AS m \
+            "SELECT m.id, m.thread_id, m.created_at, {rank} FROM chat_messages AS m \
              WHERE chat_search_keys(m.user_id, m.search_vector) @@ ({}) \
                AND m.user_id = {user} AND m.search_vector @@ ({tsquery}) \
              ORDER BY m.created_at DESC, m.id DESC LIMIT {candidates}",
             query.keys(&user)
         ),
         History::Long => format!(
-            "SELECT m.* FROM chat_messages AS m \
+            "SELECT m.id, m.thread_id, m.created_at, {rank} FROM chat_messages AS m \
              WHERE m.user_id = {user} AND m.search_vector @@ ({tsquery}) \
              ORDER BY m.created_at DESC, m.id DESC LIMIT {candidates}"
         ),
@@ -269,20 +275,20 @@ fn postgres_statement(
     let options = params.bind(format!(
         "StartSel={open}, StopSel={close}, {PG_HEADLINE_OPTIONS}"
     ));
-    let columns = message_columns("c");
+    let columns = message_columns("m");
     let order = page_order("hits");
     let final_order = page_order("page");
     let sql = format!(
         "WITH candidates AS ({found}), \
          hits AS (\
-           SELECT {columns}, t.title AS thread_title, t.user_id AS thread_user_id, \
-             round(ts_rank_cd(c.search_vector, ({tsquery}))::float8 * {PG_RANK_SCALE})::bigint AS rank \
+           SELECT c.id, c.created_at, c.rank, t.title AS thread_title, t.user_id AS thread_user_id \
            FROM candidates AS c JOIN chat_threads AS t ON t.id = c.thread_id AND t.user_id = {user} \
              AND (t.expires_at IS NULL OR t.expires_at > {now})\
          ) \
-         SELECT page.*, \
-           ts_headline('{PG_CONFIG}', translate(page.content, {markers}, {standins}), ({tsquery}), {options}) AS snippet \
+         SELECT {columns}, page.thread_title, page.thread_user_id, page.rank, \
+           ts_headline('{PG_CONFIG}', translate(m.content, {markers}, {standins}), ({tsquery}), {options}) AS snippet \
          FROM (SELECT * FROM hits {keyset} ORDER BY {order} LIMIT {limit}) AS page \
+           JOIN chat_messages AS m ON m.id = page.id AND m.user_id = {user} \
          ORDER BY {final_order}"
     );
     params.statement(sql)
