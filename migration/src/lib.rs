@@ -187,6 +187,7 @@ mod tests {
                 "m20261207_000001_events",
                 "m20261208_000001_thread_expiry",
                 "m20261209_000001_search_keys",
+                "m20261210_000001_message_storage",
             ]
         );
         let mut sorted = names.clone();
