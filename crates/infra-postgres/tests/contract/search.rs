@@ -837,6 +837,33 @@ async fn the_two_colliding_users_share_the_index_key_prefix_on_postgres() {
     database.finish().await;
 }
 
+// The same statement again and again with other values (PostgreSQL prepares a short
+// history's search once per connection and may then keep one plan for all values): every
+// run answers for its own user and words.
+contract_test!(
+    async fn a_search_repeated_with_other_users_and_words_answers_each_time(repos: Repos) {
+        let (alice, bob) = (user("alice"), user("bob"));
+        let a = repos.thread_of(&alice, at(0)).await;
+        let b = repos.thread_of(&bob, at(0)).await;
+        let mut texts: Vec<String> = (0..30).map(|i| format!("common note {i}")).collect();
+        texts.push("a rare zanzibar note".to_owned());
+        let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let alices = ids(&repos.append(&alice, a.id, &texts, at(10)).await);
+        let bobs = ids(&repos.append(&bob, b.id, &texts[..5], at(10)).await);
+        for round in 0..4 {
+            assert_eq!(
+                set(&repos.search_ids(&alice, "common").await),
+                set(&alices[..30]),
+                "round {round}"
+            );
+            assert_eq!(repos.search_ids(&alice, "zanzibar").await, [alices[30]]);
+            assert_eq!(set(&repos.search_ids(&bob, "common").await), set(&bobs));
+            assert!(repos.search_ids(&bob, "zanzibar").await.is_empty());
+            assert_eq!(repos.search_ids(&bob, "note 3").await, [bobs[3]]);
+        }
+    }
+);
+
 contract_test!(
     async fn words_that_hold_quotes_or_backslashes_are_found(repos: Repos) {
         let alice = user("alice");
