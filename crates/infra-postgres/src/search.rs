@@ -174,8 +174,7 @@ enum History {
     /// read through the owner-keyed index (`chat_search_keys`, migration
     /// `m20261209_000001_search_keys`), whose entries for these words are this user's only.
     /// At most `CANDIDATES` rows, and nothing of other users' messages is read, however
-    /// many there are and whatever words they hold. Any plan of that statement is bounded
-    /// so, which is why it may be cached (prepared once per connection and query shape).
+    /// many there are and whatever words they hold.
     Short,
     /// More: the planner chooses, knowing the words (the statement is planned for its
     /// values): the newest of the user's messages from `chat_messages_user_recent_idx`
@@ -405,33 +404,18 @@ impl SearchRepository for SeaOrmSearchRepository {
         request: SearchRequest,
     ) -> Result<Vec<SearchHit>, StoreError> {
         let db = &self.db;
-        let rows = match db.backend() {
-            DbBackend::Postgres => match history(db, user).await? {
-                // Prepared once per connection and query shape: whatever plan PostgreSQL
-                // keeps for it reads at most this user's `CANDIDATES` messages, and a
-                // cached statement is not parsed and planned again (about 0.4 ms of a
-                // rare word's search, docs/benchmarks.md round 12).
-                History::Short => {
-                    db.statement_rows(postgres_statement(db, user, History::Short, &request))
-                        .await?
-                }
-                // Planned for these values: the plan for a long history depends on how
-                // common the words are (walk the newest messages, or the GIN index).
-                History::Long => {
-                    db.statement_rows_planned_for_values(postgres_statement(
-                        db,
-                        user,
-                        History::Long,
-                        &request,
-                    ))
-                    .await?
-                }
-            },
-            _ => {
-                db.statement_rows(sqlite_statement(db, user, &request))
-                    .await?
-            }
+        let statement = match db.backend() {
+            DbBackend::Postgres => postgres_statement(db, user, history(db, user).await?, &request),
+            _ => sqlite_statement(db, user, &request),
         };
+        // Planned for these values: the index keys and the exact query are computed once,
+        // while planning, and the plan for a long history depends on how common the words
+        // are. A short history's statement prepared once and kept would save its planning
+        // (about 0.4 ms), but the plan PostgreSQL then keeps for all values cannot see
+        // that the keyed index finds few rows: on the 10M-others set it took the
+        // `(user_id, search_vector)` index and computed the keys row by row, 23 ms against
+        // 6 (docs/benchmarks.md, round 12).
+        let rows = db.statement_rows_planned_for_values(statement).await?;
         rows.iter().map(hit_from_row).collect()
     }
 }
