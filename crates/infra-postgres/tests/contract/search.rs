@@ -837,9 +837,9 @@ async fn the_two_colliding_users_share_the_index_key_prefix_on_postgres() {
     database.finish().await;
 }
 
-// The same statement again and again with other values (PostgreSQL prepares a short
-// history's search once per connection and may then keep one plan for all values): every
-// run answers for its own user and words.
+// The same statements again and again with other values on the same connections (were
+// they prepared and kept, or the history check remembered, nothing of one search may
+// carry over to the next): every run answers for its own user and words.
 contract_test!(
     async fn a_search_repeated_with_other_users_and_words_answers_each_time(repos: Repos) {
         let (alice, bob) = (user("alice"), user("bob"));
