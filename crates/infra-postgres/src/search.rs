@@ -278,17 +278,21 @@ fn postgres_statement(
     let columns = message_columns("m");
     let order = page_order("hits");
     let final_order = page_order("page");
+    // The threads of the candidates are checked for expiry by one look at the user's
+    // expired threads (those the sweeper has not deleted yet: usually none), not one
+    // lookup per candidate; the page's threads are joined for their titles.
     let sql = format!(
         "WITH candidates AS ({found}), \
          hits AS (\
-           SELECT c.id, c.created_at, c.rank, t.title AS thread_title, t.user_id AS thread_user_id \
-           FROM candidates AS c JOIN chat_threads AS t ON t.id = c.thread_id AND t.user_id = {user} \
-             AND (t.expires_at IS NULL OR t.expires_at > {now})\
+           SELECT c.id, c.created_at, c.rank FROM candidates AS c \
+           WHERE c.thread_id <> ALL (ARRAY(SELECT e.id FROM chat_threads AS e \
+             WHERE e.user_id = {user} AND e.expires_at <= {now}))\
          ) \
-         SELECT {columns}, page.thread_title, page.thread_user_id, page.rank, \
+         SELECT {columns}, t.title AS thread_title, t.user_id AS thread_user_id, page.rank, \
            ts_headline('{PG_CONFIG}', translate(m.content, {markers}, {standins}), ({tsquery}), {options}) AS snippet \
          FROM (SELECT * FROM hits {keyset} ORDER BY {order} LIMIT {limit}) AS page \
            JOIN chat_messages AS m ON m.id = page.id AND m.user_id = {user} \
+           JOIN chat_threads AS t ON t.id = m.thread_id AND t.user_id = {user} \
          ORDER BY {final_order}"
     );
     params.statement(sql)
