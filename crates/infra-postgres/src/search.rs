@@ -239,8 +239,8 @@ fn postgres_statement(
     let tsquery = query.exact();
     let candidates = params.bind(SearchRequest::CANDIDATES);
     // Ranked as found: only the id, the thread, the time and the rank of each candidate
-    // travel through the sorts and the join below; the page's messages are read again by
-    // id (a handful of rows) for their columns and headlines.
+    // travel through the sorts below; the page's messages are read again by id (a handful
+    // of rows) for their columns and headlines.
     let rank = format!(
         "round(ts_rank_cd(m.search_vector, ({tsquery}))::float8 * {PG_RANK_SCALE})::bigint AS rank"
     );
