@@ -351,9 +351,10 @@ pub(crate) fn thread_alive(backend: DbBackend, now: Timestamp) -> Expr {
 }
 
 /// The same condition as [`thread_alive`] in SQL text, for the statements written as
-/// text: `("{alias}"."expires_at" IS NULL OR "{alias}"."expires_at" > ${param})`.
-pub(crate) fn thread_alive_sql(alias: &str, param: usize) -> String {
-    format!(r#"("{alias}"."expires_at" IS NULL OR "{alias}"."expires_at" > ${param})"#)
+/// text: `("{alias}"."expires_at" IS NULL OR "{alias}"."expires_at" > {now})`, where `now`
+/// is the placeholder of the bound time (`$3`, `?3`).
+pub(crate) fn thread_alive_sql(alias: &str, now: &str) -> String {
+    format!(r#"("{alias}"."expires_at" IS NULL OR "{alias}"."expires_at" > {now})"#)
 }
 
 /// `id = $thread AND user_id = $user AND <thread_alive>` on `chat_threads`: the user's

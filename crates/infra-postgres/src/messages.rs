@@ -665,7 +665,7 @@ impl SeaOrmMessageRepository {
         ));
         let limit = values.len();
         values.push(db.timestamp(Timestamp::now()));
-        let alive = thread_alive_sql("t", values.len());
+        let alive = thread_alive_sql("t", &format!("${}", values.len()));
         let m = columns("m");
         let page = columns("page");
         let sql = format!(

@@ -25,7 +25,7 @@ use sea_orm::sea_query::{Expr, ExprTrait, Func, Query, Value};
 use sea_orm::{DbBackend, IdenStatic, Statement};
 
 use crate::convert::{MESSAGE_COLUMNS, message_from_row};
-use crate::db::{Db, Row, sql_limit};
+use crate::db::{Db, Row, sql_limit, thread_alive_sql};
 use crate::entity::thread;
 use crate::error::InvalidRow;
 
@@ -281,12 +281,13 @@ fn postgres_statement(
     // The threads of the candidates are checked for expiry by one look at the user's
     // expired threads (those the sweeper has not deleted yet: usually none), not one
     // lookup per candidate; the page's threads are joined for their titles.
+    let expired = format!("NOT {}", thread_alive_sql("e", &now));
     let sql = format!(
         "WITH candidates AS ({found}), \
          hits AS (\
            SELECT c.id, c.created_at, c.rank FROM candidates AS c \
            WHERE c.thread_id <> ALL (ARRAY(SELECT e.id FROM chat_threads AS e \
-             WHERE e.user_id = {user} AND e.expires_at <= {now}))\
+             WHERE e.user_id = {user} AND {expired}))\
          ) \
          SELECT {columns}, t.title AS thread_title, t.user_id AS thread_user_id, page.rank, \
            ts_headline('{PG_CONFIG}', translate(m.content, {markers}, {standins}), ({tsquery}), {options}) AS snippet \
@@ -349,6 +350,7 @@ fn sqlite_statement(db: &Db, user: &UserId, request: &SearchRequest) -> Statemen
     let columns = message_columns("m");
     let order = page_order("hits");
     let final_order = page_order("page");
+    let alive = thread_alive_sql("t", &now);
     // `highlight()` inserts one marker before each match; the text it works on is the
     // content view's, whose length equals the content's.
     let sql = format!(
@@ -372,7 +374,7 @@ fn sqlite_statement(db: &Db, user: &UserId, request: &SearchRequest) -> Statemen
                JOIN chat_messages AS m ON m.id = r.message_id \
                JOIN chat_threads AS t ON t.id = m.thread_id \
                WHERE chat_messages_fts MATCH {matches} AND m.user_id = {user} AND t.user_id = {user} \
-                 AND (t.expires_at IS NULL OR t.expires_at > {now}) \
+                 AND {alive} \
                ORDER BY m.created_at DESC, m.id DESC LIMIT {candidates}\
              ) AS candidates\
            ) AS hits {keyset} \

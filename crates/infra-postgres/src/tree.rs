@@ -126,7 +126,7 @@ pub(crate) async fn thread_exists(
 ) -> Result<bool, StoreError> {
     let sql = format!(
         r#"SELECT "t"."id" FROM "chat_threads" AS "t" WHERE "t"."id" = $1 AND "t"."user_id" = $2 AND {}"#,
-        crate::db::thread_alive_sql("t", 3)
+        crate::db::thread_alive_sql("t", "$3")
     );
     let values = vec![
         Value::from(*thread.as_uuid()),
