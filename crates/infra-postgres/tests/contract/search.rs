@@ -554,15 +554,22 @@ contract_test!(
     }
 );
 
-/// The number of rows of `table` (one of the search structures).
-async fn count(conn: &DatabaseConnection, table: &str) -> i64 {
-    let sql = format!("SELECT count(*) AS n FROM {table}");
+/// The integer `n` of the one row `sql` returns.
+async fn integer(conn: &DatabaseConnection, sql: String) -> i64 {
     let row = conn
-        .query_one_raw(Statement::from_string(conn.get_database_backend(), sql))
+        .query_one_raw(Statement::from_string(
+            conn.get_database_backend(),
+            sql.clone(),
+        ))
         .await
-        .unwrap_or_else(|e| panic!("count {table}: {e}"))
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
         .expect("one row");
     row.try_get::<i64>("", "n").expect("an integer")
+}
+
+/// The number of rows of `table` (one of the search structures).
+async fn count(conn: &DatabaseConnection, table: &str) -> i64 {
+    integer(conn, format!("SELECT count(*) AS n FROM {table}")).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -910,16 +917,9 @@ async fn an_item_without_words_narrows_nothing_on_postgres() {
 
 /// The bytes of `chat_messages`' TOAST relation (PostgreSQL).
 async fn toast_bytes(conn: &DatabaseConnection) -> i64 {
-    conn.query_one_raw(Statement::from_string(
-        conn.get_database_backend(),
-        "SELECT pg_relation_size(reltoastrelid) AS n FROM pg_class \
-         WHERE oid = 'chat_messages'::regclass",
-    ))
-    .await
-    .expect("TOAST size")
-    .expect("one row")
-    .try_get::<i64>("", "n")
-    .expect("an integer")
+    let sql = "SELECT pg_relation_size(reltoastrelid) AS n FROM pg_class \
+               WHERE oid = 'chat_messages'::regclass";
+    integer(conn, sql.to_owned()).await
 }
 
 /// On PostgreSQL a message of a few kilobytes is one row, its search words included,
