@@ -219,6 +219,10 @@ impl Store {
                 connect
                     .max_connections(1)
                     .connect_timeout(self.connect_timeout)
+                    // No maintenance task (see `connect_sqlite`): one connection, closed
+                    // right after the migrations.
+                    .idle_timeout(None::<Duration>)
+                    .max_lifetime(None::<Duration>)
                     .sqlx_logging(false);
                 connect.set_application_name("chat-history migrate");
                 let conn = Database::connect(connect).await.map_err(store_error)?;
@@ -344,6 +348,16 @@ async fn connect_sqlite(
         // sqlx pings every connection it hands out by default: one more round trip per
         // query. Only connections idle for a while are pinged.
         .test_before_acquire_if_idle_for(PING_IF_IDLE_FOR)
+        // Neither an idle timeout nor a maximum lifetime (sqlx's defaults are 10 and 30
+        // minutes): with either set, sqlx 0.9 spawns a maintenance task whose sweep,
+        // `for _ in 0..num_idle()`, runs without an await point, and `num_idle` can read
+        // `usize::MAX` for a moment when a connection handed back is taken again before
+        // it was counted; the task then spins for ever, and the runtime's drop waits for
+        // it (launchbadge/sqlx#3645). With neither set and `min_connections` at 0, sqlx
+        // spawns no maintenance task at all. A SQLite connection holds no server session:
+        // idle ones (at most `max_connections`) stay open until the store closes.
+        .idle_timeout(None::<Duration>)
+        .max_lifetime(None::<Duration>)
         // Statements are traced by SeaORM's spans; sqlx's own log would repeat each one.
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(move |sqlite| {
@@ -384,3 +398,34 @@ fn create_sqlite_directory(url: &str) -> Result<(), StoreError> {
      connection of the budget listens for other processes' writes; allow at least 2"
 )]
 struct NoEventsConnection;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// With an idle timeout or a maximum lifetime, sqlx 0.9 runs a maintenance task per
+    /// pool whose sweep can spin for ever (see `connect_sqlite`); with neither, and no
+    /// minimum of connections, it starts none.
+    #[tokio::test]
+    async fn sqlite_pools_run_no_maintenance_task() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("db.sqlite").display()
+        );
+        for options in [
+            StoreOptions::default(),
+            StoreOptions {
+                max_connections: 1,
+                ..StoreOptions::default()
+            },
+        ] {
+            let conn = connect_sqlite(&url, &options).await.expect("connect");
+            let pool = conn.get_sqlite_connection_pool().options();
+            assert_eq!(pool.get_idle_timeout(), None);
+            assert_eq!(pool.get_max_lifetime(), None);
+            assert_eq!(pool.get_min_connections(), 0);
+            conn.close().await.expect("close");
+        }
+    }
+}
