@@ -58,6 +58,18 @@ SELECT EXISTS (SELECT 1 FROM information_schema.columns
 \set owner_column ''
 \set owner_value ''
 \endif
+-- And the tree columns (parent_id, branch_id, chat_threads.active_leaf_id)? A binary from
+-- before conversation trees (to compare with it on its own schema) has none of them.
+SELECT EXISTS (SELECT 1 FROM information_schema.columns
+               WHERE table_schema = current_schema() AND table_name = 'chat_messages'
+                 AND column_name = 'parent_id') AS has_tree \gset
+\if :has_tree
+\set tree_columns 'parent_id, branch_id,'
+\set leaf_update ', active_leaf_id = s.leaf'
+\else
+\set tree_columns ''
+\set leaf_update ''
+\endif
 
 -- The same corpus as bench/seed.sql (a psql variable: scanned once, not per row).
 SELECT setseed(0.42);
@@ -116,13 +128,16 @@ SELECT format('DROP INDEX %s', name) FROM seed_indexes \gexec
 SET session_replication_role = replica;
 -- Each thread is one path (the message before in the same thread is the parent, one
 -- branch named by the thread's id), as a client that never sends `parent_id` makes it.
-INSERT INTO chat_messages (id, thread_id, parent_id, branch_id, role, content, sources,
+\if :has_tree
+\set tree_values 'CASE WHEN s.n >= ' :threads ' THEN (''01900000-0000-7000-8000-'' || lpad(to_hex(s.n - ' :threads ' + 1), 12, ''0''))::uuid END, (''01800000-0000-7000-8000-'' || lpad(to_hex(s.t), 12, ''0''))::uuid,'
+\else
+\set tree_values ''
+\endif
+INSERT INTO chat_messages (id, thread_id, :tree_columns role, content, sources,
                            metadata, created_at, updated_at, version :owner_column)
 SELECT ('01900000-0000-7000-8000-' || lpad(to_hex(s.n + 1), 12, '0'))::uuid,
        ('01800000-0000-7000-8000-' || lpad(to_hex(s.t), 12, '0'))::uuid,
-       CASE WHEN s.n >= :threads
-            THEN ('01900000-0000-7000-8000-' || lpad(to_hex(s.n - :threads + 1), 12, '0'))::uuid END,
-       ('01800000-0000-7000-8000-' || lpad(to_hex(s.t), 12, '0'))::uuid,
+       :tree_values
        CASE WHEN s.j % 2 = 0 THEN 'user' ELSE 'assistant' END,
        -- corpus slice, with the words spliced in at a point that varies with the message
        substr(:'corpus', s.start, s.len / 2)
@@ -159,7 +174,7 @@ RESET maintenance_work_mem;
 -- Counters exactly as the service keeps them.
 UPDATE chat_threads AS th
 SET message_count = s.count, last_message_at = s.last, updated_at = s.last,
-    version = (extract(epoch FROM s.last) * 1000000)::bigint, active_leaf_id = s.leaf
+    version = (extract(epoch FROM s.last) * 1000000)::bigint :leaf_update
 FROM (SELECT thread_id, count(*) AS count, max(created_at) AS last,
              (array_agg(id ORDER BY created_at DESC, id DESC))[1] AS leaf
       FROM chat_messages GROUP BY thread_id) AS s
@@ -175,5 +190,5 @@ SELECT CASE WHEN t.user_id IN ('bench-user-1', 'bench-user-2') THEN t.user_id EL
        count(*) FILTER (WHERE m.search_vector @@ to_tsquery('chat_search', 'zanzibar')) AS zanzibar
 FROM chat_messages AS m JOIN chat_threads AS t ON t.id = m.thread_id
 GROUP BY 1 ORDER BY 1;
-SELECT :'has_owner' AS "chat_messages.user_id set",
+SELECT :'has_owner' AS "chat_messages.user_id set", :'has_tree' AS "tree columns set",
        pg_size_pretty(pg_database_size(current_database())) AS size;
