@@ -5,7 +5,7 @@
 use domain::{
     FeedbackInput, MessageParts, MessagePatch, MessageStatus, Rating, StreamId, ThreadPatch,
 };
-use sea_orm::{ConnectionTrait as _, Database};
+use sea_orm::ConnectionTrait as _;
 use serde_json::json;
 
 use crate::support::{Repos, at, content, new_message, user};
@@ -219,7 +219,7 @@ async fn the_parts_migration_keeps_earlier_messages_readable(url: &str) {
         .append(&alice, thread.id, &["before parts", ""], at(10))
         .await;
 
-    let raw = Database::connect(url).await.expect("open raw");
+    let raw = crate::support::raw(url).await;
     let steps = crate::support::migrations_since("m20261206_000001_message_parts");
     <migration::Migrator as migration::MigratorTrait>::down(&raw, Some(steps))
         .await

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use domain::{MessageId, MessagePatch, SearchHit, SearchQuery, SearchRequest, ThreadPatch};
 use infra_postgres::Store;
 use migration::MigratorTrait;
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 
 use crate::support::{
     PostgresDatabase, Repos, TestStore, at, sqlite_url, test_options, text, title, user,
@@ -607,7 +607,7 @@ async fn the_sqlite_index_follows_inserts_edits_deletes_and_cascades() {
         .expect("cascade");
     store.close().await;
 
-    let raw = Database::connect(url.as_str()).await.expect("open raw");
+    let raw = crate::support::raw(url.as_str()).await;
     // FTS5 checks its index against the content it reads through the view.
     raw.execute_unprepared(
         "INSERT INTO chat_messages_fts (chat_messages_fts, rank) VALUES ('integrity-check', 1)",
@@ -626,7 +626,7 @@ async fn the_sqlite_index_follows_inserts_edits_deletes_and_cascades() {
 /// every migration again.
 async fn redo_migrations(url: &str, from: &str) {
     let steps = crate::support::migrations_since(from);
-    let raw = Database::connect(url).await.expect("open raw");
+    let raw = crate::support::raw(url).await;
     migration::Migrator::down(&raw, Some(steps))
         .await
         .expect("undo migrations");
@@ -827,9 +827,7 @@ contract_test!(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_two_colliding_users_share_the_index_key_prefix_on_postgres() {
     let database = PostgresDatabase::empty().await;
-    let raw = Database::connect(database.url().as_str())
-        .await
-        .expect("open raw");
+    let raw = crate::support::raw(database.url().as_str()).await;
     let row = raw
         .query_one_raw(Statement::from_sql_and_values(
             sea_orm::DbBackend::Postgres,
@@ -932,9 +930,7 @@ async fn a_message_of_a_few_kilobytes_is_one_row_and_a_long_one_is_whole_on_post
     let store = Store::connect(&database.url(), test_options())
         .await
         .expect("connect");
-    let raw = Database::connect(database.url().as_str())
-        .await
-        .expect("open raw");
+    let raw = crate::support::raw(database.url().as_str()).await;
     let repos = Repos::of(&store);
     let alice = user("alice");
     let thread = repos.thread_of(&alice, at(0)).await;

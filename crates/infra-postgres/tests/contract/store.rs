@@ -142,7 +142,7 @@ async fn a_sqlite_store_creates_its_directory_uses_wal_and_keeps_data_across_reo
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_keeps_timestamps_as_fixed_width_utc_text_that_sorts_in_time() {
-    use sea_orm::{ConnectionTrait, Database, Statement};
+    use sea_orm::{ConnectionTrait, Statement};
 
     let dir = tempfile::tempdir().expect("temporary directory");
     let file = dir.path().join("chat.db");
@@ -157,7 +157,7 @@ async fn sqlite_keeps_timestamps_as_fixed_width_utc_text_that_sorts_in_time() {
 
     // Read the raw row behind the store's back: this is what ORDER BY, MAX() and keyset
     // comparisons see on SQLite.
-    let raw = Database::connect(url.as_str()).await.expect("open raw");
+    let raw = crate::support::raw(url.as_str()).await;
     let row = raw
         .query_one_raw(Statement::from_string(
             raw.get_database_backend(),

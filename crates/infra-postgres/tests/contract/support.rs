@@ -200,14 +200,31 @@ fn database_url(admin_url: &str, name: &str) -> String {
     url.to_string()
 }
 
-async fn admin_connection(admin_url: &str) -> DatabaseConnection {
-    let mut options = ConnectOptions::new(admin_url);
+/// Options for a connection of a test's own, beside the store: one connection, and no
+/// sqlx maintenance task (its sweep can spin for ever and hang the test's runtime at
+/// shutdown; see `connect_sqlite` in the crate's store).
+fn own_connection(url: &str) -> ConnectOptions {
+    let mut options = ConnectOptions::new(url);
     options
         .max_connections(1)
+        .idle_timeout(None::<Duration>)
+        .max_lifetime(None::<Duration>)
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(5))
         .sqlx_logging(false);
-    match Database::connect(options).await {
+    options
+}
+
+/// A connection to the database at `url` that bypasses the store (to look at or change
+/// what the store wrote), as [`own_connection`] describes.
+pub async fn raw(url: &str) -> DatabaseConnection {
+    Database::connect(own_connection(url))
+        .await
+        .unwrap_or_else(|err| panic!("open {url}: {err}"))
+}
+
+async fn admin_connection(admin_url: &str) -> DatabaseConnection {
+    match Database::connect(own_connection(admin_url)).await {
         Ok(conn) => conn,
         Err(err) => panic!(
             "PostgreSQL is not reachable at {admin_url} ({err}). The contract tests need it: \
@@ -342,9 +359,7 @@ async fn template_name() -> String {
     for file in files {
         fingerprint.push_str(&std::fs::read_to_string(&file).expect("a migration source"));
     }
-    let sqlite = Database::connect("sqlite::memory:")
-        .await
-        .expect("in-memory SQLite");
+    let sqlite = raw("sqlite::memory:").await;
     migration::Migrator::up(&sqlite, None)
         .await
         .expect("migrate in-memory SQLite");

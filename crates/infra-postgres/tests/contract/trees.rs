@@ -279,7 +279,7 @@ async fn the_tree_migration_makes_each_thread_one_path(url: &str) {
         );
     }
 
-    let raw = sea_orm::Database::connect(url).await.expect("open raw");
+    let raw = crate::support::raw(url).await;
     let steps = crate::support::migrations_since("m20261202_000001_message_tree");
     <migration::Migrator as migration::MigratorTrait>::down(&raw, Some(steps))
         .await
