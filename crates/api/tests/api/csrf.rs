@@ -4,7 +4,7 @@
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use reqwest::Method;
-use sea_orm::{ConnectionTrait, Database};
+use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
 use crate::helpers::{
@@ -23,7 +23,7 @@ fn signed_cookie() -> String {
 
 async fn app_with_a_session() -> TestApp {
     let db = TestDb::new(Backend::Postgres).await;
-    let conn = Database::connect(&db.url).await.expect("connect");
+    let conn = crate::helpers::connect(&db.url).await.expect("connect");
     conn.execute_unprepared(
         r#"CREATE TABLE "user" (id text PRIMARY KEY);
            CREATE TABLE "session" (id text PRIMARY KEY, "expiresAt" timestamptz NOT NULL,

@@ -794,9 +794,7 @@ async fn a_lost_listener_connection_ends_streams_and_they_reconnect() {
     let mut stream = Reader::open(&app, "alice", "", None).await;
     app.create_thread("alice", "before").await;
     let before = stream.event().await.id.expect("id");
-    let admin = sea_orm::Database::connect(&app.db.url)
-        .await
-        .expect("admin");
+    let admin = crate::helpers::connect(&app.db.url).await.expect("admin");
     use sea_orm::ConnectionTrait as _;
     admin
         .execute_unprepared(

@@ -4,12 +4,25 @@ use std::sync::OnceLock;
 
 use api::startup::Stopper;
 use reqwest::{Method, RequestBuilder, Response};
-use sea_orm::{ConnectionTrait, Database};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
 use serde_json::Value;
 
 use api::{Application, Settings};
 use auth::Secret;
 use domain::UserId;
+
+/// A connection of the test's own to the database at `url`, beside the service's: one
+/// connection, and no sqlx maintenance task, whose sweep can spin for ever and hang the
+/// test's runtime at shutdown (see `connect_sqlite` in the store).
+pub async fn connect(url: impl Into<String>) -> Result<DatabaseConnection, DbErr> {
+    let mut options = ConnectOptions::new(url);
+    options
+        .max_connections(1)
+        .idle_timeout(None::<std::time::Duration>)
+        .max_lifetime(None::<std::time::Duration>)
+        .sqlx_logging(false);
+    Database::connect(options).await
+}
 
 /// Which database a test runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,7 +88,7 @@ impl TestDb {
             }
             Backend::Postgres => {
                 let name = format!("chtest_api_{}", uuid::Uuid::new_v4().simple());
-                let admin = Database::connect(admin_url()).await.unwrap_or_else(|e| {
+                let admin = connect(admin_url()).await.unwrap_or_else(|e| {
                     panic!(
                         "PostgreSQL is not reachable at {} ({e}). Start it with \
                          `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start` \
@@ -118,7 +131,7 @@ impl TestDb {
     /// Runs `sql` on the database directly, on a connection of its own (behind the
     /// service's back: no event, no version change).
     pub async fn sql(&self, sql: &str) {
-        let conn = Database::connect(&self.url).await.expect("connect");
+        let conn = connect(&self.url).await.expect("connect");
         conn.execute_unprepared(sql)
             .await
             .unwrap_or_else(|e| panic!("{sql}: {e}"));
@@ -152,7 +165,7 @@ impl TestDb {
 }
 
 async fn drop_postgres(name: String) {
-    if let Ok(admin) = Database::connect(admin_url()).await {
+    if let Ok(admin) = connect(admin_url()).await {
         let _ = admin
             .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
             .await;

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use reqwest::Method;
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement, TransactionTrait};
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
@@ -18,7 +18,7 @@ const SECRET: &str = "better-auth-secret-for-pool-tests-012345";
 
 /// Better Auth's tables with one live session per user (`token-<user>`).
 async fn with_sessions(db: &TestDb, users: &[&str]) {
-    let conn = Database::connect(&db.url).await.expect("connect");
+    let conn = crate::helpers::connect(&db.url).await.expect("connect");
     conn.execute_unprepared(
         r#"CREATE TABLE "user" (id text PRIMARY KEY);
            CREATE TABLE "session" (id text PRIMARY KEY, "expiresAt" timestamptz NOT NULL,
@@ -73,7 +73,9 @@ fn database_name(url: &str) -> String {
 async fn admin() -> DatabaseConnection {
     let url = std::env::var("TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    Database::connect(url).await.expect("admin connection")
+    crate::helpers::connect(url)
+        .await
+        .expect("admin connection")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -200,7 +202,9 @@ async fn a_request_waiting_for_a_lock_does_not_hold_up_requests_on_the_same_conn
     app.append("alice", &free, "hello").await;
 
     // Another program holds the thread's row lock.
-    let outside = Database::connect(&url).await.expect("outside connection");
+    let outside = crate::helpers::connect(&url)
+        .await
+        .expect("outside connection");
     let holder = outside.begin().await.expect("begin");
     holder
         .execute_unprepared(&format!(

@@ -170,8 +170,8 @@ async fn an_expired_thread_leaves_lists_search_and_events_at_once(backend: Backe
 
 /// Rows in `chat_threads`, read directly.
 async fn count_threads(db: &TestDb) -> i64 {
-    use sea_orm::{ConnectionTrait, Database, Statement};
-    let conn = Database::connect(&db.url).await.expect("connect");
+    use sea_orm::{ConnectionTrait, Statement};
+    let conn = crate::helpers::connect(&db.url).await.expect("connect");
     let backend = conn.get_database_backend();
     let row = conn
         .query_one_raw(Statement::from_string(

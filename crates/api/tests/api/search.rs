@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use reqwest::{Method, Response};
-use sea_orm::{ConnectionTrait, Database, Statement};
+use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 
 use crate::helpers::{Backend, TestApp, on_both_backends, problem, spawn_app, str_of};
@@ -388,7 +388,7 @@ async fn search_finds_a_word_planted_in_one_of_100k_messages_and_not_for_another
 
     // 100 000 messages in one statement (each a root on its own branch); the generated
     // tsvector column and its GIN index fill themselves.
-    let conn = Database::connect(app.db.url.as_str())
+    let conn = crate::helpers::connect(app.db.url.as_str())
         .await
         .expect("connect to the test database");
     let seed = Statement::from_sql_and_values(
