@@ -47,10 +47,13 @@
 SET synchronous_commit = off;
 SET client_min_messages = warning;
 
--- Does the schema (from the service's migrations) have chat_messages.user_id?
-SELECT EXISTS (SELECT 1 FROM information_schema.columns
-               WHERE table_schema = current_schema() AND table_name = 'chat_messages'
-                 AND column_name = 'user_id') AS has_owner \gset
+-- Which columns does the schema (from the service's migrations) have: chat_messages.user_id,
+-- and the tree columns (parent_id, branch_id, chat_threads.active_leaf_id)? A binary from
+-- before either (to compare with it on its own schema) lacks them.
+SELECT coalesce(bool_or(column_name = 'user_id'), false) AS has_owner,
+       coalesce(bool_or(column_name = 'parent_id'), false) AS has_tree
+FROM information_schema.columns
+WHERE table_schema = current_schema() AND table_name = 'chat_messages' \gset
 \if :has_owner
 \set owner_column ', user_id'
 \set owner_value ', s.user_id'
@@ -58,11 +61,6 @@ SELECT EXISTS (SELECT 1 FROM information_schema.columns
 \set owner_column ''
 \set owner_value ''
 \endif
--- And the tree columns (parent_id, branch_id, chat_threads.active_leaf_id)? A binary from
--- before conversation trees (to compare with it on its own schema) has none of them.
-SELECT EXISTS (SELECT 1 FROM information_schema.columns
-               WHERE table_schema = current_schema() AND table_name = 'chat_messages'
-                 AND column_name = 'parent_id') AS has_tree \gset
 \if :has_tree
 \set tree_columns 'parent_id, branch_id,'
 \set leaf_update ', active_leaf_id = s.leaf'
