@@ -300,7 +300,7 @@ async fn the_service_works_behind_pgbouncer_in_transaction_mode() {
     // The statement timeout reaches the server through the pooler: a thread row locked by
     // another session makes an edit wait, and the wait is cut at 2 s (503), not hung on.
     let t = list["data"][0]["id"].as_str().expect("id").to_owned();
-    let locker = sea_orm::Database::connect(db.url.as_str())
+    let locker = crate::support::connect(db.url.as_str())
         .await
         .expect("direct");
     use sea_orm::{ConnectionTrait as _, TransactionTrait as _};

@@ -103,7 +103,7 @@ async fn two_replicas_race_on_one_database_and_store_nothing_twice_nor_lose_anyt
     let bases = [a.base(), b.base()];
     let client = Client::new();
     // Each migration applied once.
-    let conn = sea_orm::Database::connect(db.url.as_str())
+    let conn = crate::support::connect(db.url.as_str())
         .await
         .expect("connect");
     let row = sea_orm::ConnectionTrait::query_one_raw(

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use sea_orm::{ConnectionTrait as _, Database, DbBackend, Statement, TransactionTrait as _};
+use sea_orm::{ConnectionTrait as _, DbBackend, Statement, TransactionTrait as _};
 use serde_json::{Value, json};
 
 use crate::load::{create_thread, stored_messages};
@@ -22,8 +22,11 @@ async fn sigterm_finishes_in_flight_requests_refuses_new_ones_and_exits_cleanly(
 
     // Inserts wait on this lock, which keeps the appends below in flight for as long as
     // the test needs; reads are not blocked.
-    let locker = Database::connect(&db.url).await.expect("connect");
+    let locker = crate::support::connect(&db.url).await.expect("connect");
     let lock = locker.begin().await.expect("begin");
+    // A second connection watches `pg_stat_activity` (the locker's one is in the
+    // transaction, whose view of the statistics would not change).
+    let watcher = crate::support::connect(&db.url).await.expect("connect");
     lock.execute_unprepared("LOCK TABLE chat_messages IN EXCLUSIVE MODE")
         .await
         .expect("lock");
@@ -58,10 +61,10 @@ async fn sigterm_finishes_in_flight_requests_refuses_new_ones_and_exits_cleanly(
         Duration::from_secs(30),
         "the appends wait on the lock",
         || {
-            let locker = locker.clone();
+            let watcher = watcher.clone();
             let waiting = waiting.clone();
             async move {
-                let row = locker.query_one_raw(waiting).await.ok().flatten();
+                let row = watcher.query_one_raw(waiting).await.ok().flatten();
                 row.and_then(|r| r.try_get::<i64>("", "n").ok())
                     .is_some_and(|n| n >= IN_FLIGHT as i64)
             }
@@ -124,4 +127,5 @@ async fn sigterm_finishes_in_flight_requests_refuses_new_ones_and_exits_cleanly(
         "chaos SIGTERM: 1 SIGTERM with {IN_FLIGHT} appends in flight: all answered 201 and stored; new connections refused; exit 0"
     );
     locker.close().await.expect("close");
+    watcher.close().await.expect("close");
 }

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use sea_orm::{ConnectionTrait as _, Database, TransactionTrait as _};
+use sea_orm::{ConnectionTrait as _, TransactionTrait as _};
 use serde_json::{Value, json};
 
 use crate::load::{create_thread, stored_messages};
@@ -35,7 +35,7 @@ async fn when_the_database_cannot_keep_up_requests_wait_a_bounded_time_then_get_
         .expect("client");
 
     // Another session locks the threads table: every request's first statement waits.
-    let locker = Database::connect(&db.url).await.expect("connect");
+    let locker = crate::support::connect(&db.url).await.expect("connect");
     let lock = locker.begin().await.expect("begin");
     lock.execute_unprepared("LOCK TABLE chat_threads IN ACCESS EXCLUSIVE MODE")
         .await
