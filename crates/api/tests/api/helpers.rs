@@ -4,25 +4,14 @@ use std::sync::OnceLock;
 
 use api::startup::Stopper;
 use reqwest::{Method, RequestBuilder, Response};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
+use sea_orm::ConnectionTrait;
 use serde_json::Value;
 
 use api::{Application, Settings};
 use auth::Secret;
 use domain::UserId;
 
-/// A connection of the test's own to the database at `url`, beside the service's: one
-/// connection, and no sqlx maintenance task, whose sweep can spin for ever and hang the
-/// test's runtime at shutdown (see `connect_sqlite` in the store).
-pub async fn connect(url: impl Into<String>) -> Result<DatabaseConnection, DbErr> {
-    let mut options = ConnectOptions::new(url);
-    options
-        .max_connections(1)
-        .idle_timeout(None::<std::time::Duration>)
-        .max_lifetime(None::<std::time::Duration>)
-        .sqlx_logging(false);
-    Database::connect(options).await
-}
+pub use crate::db_support::connect;
 
 /// Which database a test runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,6 +3,8 @@
 mod abuse;
 mod bola;
 mod csrf;
+#[path = "../db_support/mod.rs"]
+mod db_support;
 mod errors;
 mod events;
 mod export;

@@ -8,6 +8,8 @@
 //! `eprintln!`; `cargo nextest run --no-capture -E 'binary(chaos)'` shows them.
 
 mod db_restart;
+#[path = "../db_support/mod.rs"]
+mod db_support;
 mod kill9;
 mod load;
 mod pgbouncer;

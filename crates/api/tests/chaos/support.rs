@@ -6,7 +6,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use sea_orm::{ConnectOptions, ConnectionTrait as _, Database, DatabaseConnection, DbErr};
+use sea_orm::ConnectionTrait as _;
 
 use auth::Secret;
 use domain::UserId;
@@ -200,18 +200,7 @@ pub fn with_database(url: &str, name: &str) -> String {
     parsed.to_string()
 }
 
-/// A connection of the test's own to the database at `url`, beside the service's: one
-/// connection, and no sqlx maintenance task, whose sweep can spin for ever and hang the
-/// test's runtime at shutdown (see `connect_sqlite` in the store).
-pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
-    let mut options = ConnectOptions::new(url);
-    options
-        .max_connections(1)
-        .idle_timeout(None::<Duration>)
-        .max_lifetime(None::<Duration>)
-        .sqlx_logging(false);
-    Database::connect(options).await
-}
+pub use crate::db_support::connect;
 
 /// Runs one statement on `url`.
 pub async fn execute(url: &str, sql: &str) {
